@@ -1,0 +1,57 @@
+# PACS Portal task runner. The README's two commands: `make run` and `make test`.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PACS := $(VENV)/bin/pacs
+BACKEND := $(ROOT)/backend
+# Debian packages the tests and benchmarks drive (real DICOM peers, the pooler, the browser, Orthanc).
+APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck
+
+.PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean
+
+help:
+	@echo "make run     - install, migrate and start PACS Portal (embedded PostgreSQL unless PACS_DATABASE_URL)"
+	@echo "make test    - install what the tests need and run them all"
+	@echo "make lint    - ruff and mypy"
+	@echo "make bench   - benchmarks against Orthanc (see bench/README.md)"
+
+$(VENV)/.installed: $(BACKEND)/requirements-dev.lock $(BACKEND)/pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r $(BACKEND)/requirements-dev.lock
+	$(PIP) install -q --no-deps -e $(BACKEND)
+	@touch $@
+
+install: $(VENV)/.installed
+
+# Debian packages (needs root or sudo); skipped when everything is already there.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+migrate: install
+	$(PACS) migrate
+
+run: install
+	$(PACS) serve --migrate
+
+seed: install
+	$(PACS) seed
+
+test: install system-deps
+	cd $(BACKEND) && $(PY) -m pytest -q -p no:cacheprovider tests src/pacs
+
+lint: install
+	cd $(BACKEND) && $(VENV)/bin/ruff check src tests && $(VENV)/bin/ruff format --check src tests && $(VENV)/bin/mypy src
+
+bench: install system-deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var

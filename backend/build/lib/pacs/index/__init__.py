@@ -1,0 +1,1 @@
+"""The index: every SQL statement of the service lives in this package (design.md, boundary 3)."""

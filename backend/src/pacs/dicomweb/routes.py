@@ -1,0 +1,449 @@
+"""DICOMweb endpoints (PS3.18 10.4 Retrieve, 10.5 Store, 10.6 Search)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from pacs.dicomweb import media
+from pacs.dicomweb.stow import store_response
+from pacs.exceptions import BadRequestError, NotAcceptableError, PayloadTooLargeError
+from pacs.query.engine import Level
+from pacs.query.results import tag_hex
+from pacs.retrieve import RenderParams
+from pacs.retrieve.service import InstanceRef
+from pacs.services import Services
+
+router = APIRouter(tags=["dicomweb"])
+
+DICOM_JSON = "application/dicom+json"
+_RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "accept", "charset"}
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def base_url(request: Request) -> str:
+    configured = request.app.state.settings.public_base_url
+    if configured:
+        return configured.rstrip("/") + "/dicom-web"
+    return str(request.base_url).rstrip("/") + "/dicom-web"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# STOW-RS (PS3.18 10.5)
+# ---------------------------------------------------------------------------------------------------------
+
+
+async def _stow(request: Request, study: str | None) -> Response:
+    services = _services(request)
+    collector = media.MultipartCollector(
+        request.headers.get("content-type", ""), services.settings.max_request_bytes
+    )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > services.settings.max_request_bytes:
+        raise PayloadTooLargeError(
+            f"request body of {declared} bytes exceeds PACS_MAX_REQUEST_BYTES="
+            f"{services.settings.max_request_bytes}; send fewer instances per request"
+        )
+    async for chunk in request.stream():
+        collector.feed(chunk)
+    parts = collector.finish()
+    if not parts:
+        raise BadRequestError("the multipart/related body holds no parts")
+    blobs: list[bytes] = []
+    bad_types: list[int] = []
+    for i, (ctype, data) in enumerate(parts):
+        mt = media.parse_media_type(ctype) if ctype else None
+        if mt is not None and mt.type not in ("application/dicom", "application/octet-stream"):
+            bad_types.append(i)
+        blobs.append(data)
+    outcomes = await run_in_threadpool(services.ingest.store_many, blobs, expected_study=study)
+    for i in bad_types:
+        outcomes[i].failure_status = 0xC000
+        outcomes[i].detail = f"part {i + 1} is {parts[i][0]!r}, not application/dicom"
+    status, body = store_response(outcomes, base_url(request), study)
+    return JSONResponse(body, status_code=status, media_type=DICOM_JSON)
+
+
+@router.post("/studies", summary="STOW-RS: store instances")
+async def stow_studies(request: Request) -> Response:
+    return await _stow(request, None)
+
+
+@router.post("/studies/{study}", summary="STOW-RS: store instances into a study")
+async def stow_study(request: Request, study: str) -> Response:
+    return await _stow(request, study)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# QIDO-RS (PS3.18 10.6)
+# ---------------------------------------------------------------------------------------------------------
+
+_TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
+
+
+def _keyword(name: str) -> str | None:
+    from pydicom.datadict import keyword_for_tag, tag_for_keyword
+
+    if _TAG.match(name):
+        return keyword_for_tag(int(name, 16)) or None
+    return name if tag_for_keyword(name) is not None else None
+
+
+def _int_param(request: Request, name: str, default: int | None, maximum: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequestError(f"{name}={raw!r} is not an integer") from exc
+    if value < 0 or value > maximum:
+        raise BadRequestError(f"{name}={value} is out of range; use 0..{maximum}")
+    return value
+
+
+def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
+    accept = request.query_params.get("accept") or request.headers.get("accept")
+    media.negotiate_json(accept)
+    services = _services(request)
+    settings = services.settings
+    limit = _int_param(request, "limit", None, settings.max_query_limit)
+    offset = _int_param(request, "offset", 0, 1_000_000_000) or 0
+    fuzzy_raw = request.query_params.get("fuzzymatching", "false").lower()
+    if fuzzy_raw not in ("true", "false"):
+        raise BadRequestError(f"fuzzymatching={fuzzy_raw!r}; use true or false")
+    include: set[str] = set()
+    include_all = False
+    keys: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name == "includefield":
+            for item in value.split(","):
+                item = item.strip()
+                if not item:
+                    continue
+                if item == "all":
+                    include_all = True
+                    continue
+                kw = _keyword(item.split(".")[0])
+                if kw is None:
+                    raise BadRequestError(f"includefield {item!r} is not a DICOM keyword or tag")
+                include.add(tag_hex(kw))
+            continue
+        if name in _RESERVED:
+            continue
+        kw = _keyword(name.split(".")[0])
+        if kw is None:
+            raise BadRequestError(
+                f"query parameter {name!r} is neither a DICOM attribute (keyword or tag) nor one of "
+                f"{sorted(_RESERVED)}"
+            )
+        keys[kw] = f"{keys[kw]}\\{value}" if kw in keys else value
+        include.add(tag_hex(kw))
+    for kw, value in fixed.items():
+        keys[kw] = value
+    results, ignored = services.query.search(
+        level,
+        keys,
+        fuzzy=fuzzy_raw == "true",
+        limit=limit,
+        offset=offset,
+        include=include,
+        include_all=include_all,
+        base_url=base_url(request),
+        with_study=level != Level.STUDY and "StudyInstanceUID" not in fixed,
+    )
+    headers = {}
+    if ignored:
+        headers["Warning"] = (
+            f'299 pacs "The following attributes are not supported for matching: {", ".join(ignored)}"'
+        )
+    return Response(json.dumps(results), media_type=DICOM_JSON, headers=headers)
+
+
+@router.get("/studies", summary="QIDO-RS: search studies")
+def search_studies(request: Request) -> Response:
+    return _qido(request, Level.STUDY, {})
+
+
+@router.get("/series", summary="QIDO-RS: search all series")
+def search_series(request: Request) -> Response:
+    return _qido(request, Level.SERIES, {})
+
+
+@router.get("/instances", summary="QIDO-RS: search all instances")
+def search_instances(request: Request) -> Response:
+    return _qido(request, Level.IMAGE, {})
+
+
+@router.get("/studies/{study}/series", summary="QIDO-RS: search a study's series")
+def search_study_series(request: Request, study: str) -> Response:
+    return _qido(request, Level.SERIES, {"StudyInstanceUID": study})
+
+
+@router.get("/studies/{study}/instances", summary="QIDO-RS: search a study's instances")
+def search_study_instances(request: Request, study: str) -> Response:
+    return _qido(request, Level.IMAGE, {"StudyInstanceUID": study})
+
+
+@router.get("/studies/{study}/series/{series}/instances", summary="QIDO-RS: search a series' instances")
+def search_series_instances(request: Request, study: str, series: str) -> Response:
+    return _qido(request, Level.IMAGE, {"StudyInstanceUID": study, "SeriesInstanceUID": series})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# WADO-RS (PS3.18 10.4)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _instance_ts(accept: str | None) -> tuple[str | None, bool]:
+    """The transfer syntax asked for DICOM instances and whether a single part was asked.
+
+    Returns (None = default, '*' = as stored, or a UID).
+    """
+    for r in media.parse_accept(accept):
+        if r.type in ("*/*", "multipart/*") or (
+            r.type == "multipart/related" and r.related_type in (None, "application/dicom", "*/*")
+        ):
+            return r.transfer_syntax, False
+        if r.type == "application/dicom":
+            return r.transfer_syntax, True
+    raise NotAcceptableError(
+        f'cannot answer {accept!r}; use multipart/related; type="application/dicom"[; transfer-syntax=...]'
+    )
+
+
+def _retrieve(request: Request, study: str, series: str | None, sop: str | None) -> Response:
+    services = _services(request)
+    accept = request.query_params.get("accept") or request.headers.get("accept")
+    wanted, single = _instance_ts(accept)
+    if wanted == "1.2.840.10008.1.2":
+        raise NotAcceptableError("Implicit VR Little Endian is not used with web services (PS3.18 8.7.3)")
+    refs = services.retrieve.locate(study, series, sop)
+    if single:
+        if len(refs) != 1:
+            raise NotAcceptableError(
+                "application/dicom (single part) is only for one instance; use multipart"
+            )
+        data, ts = services.retrieve.encode(refs[0], services.retrieve.read(refs[0]), wanted)
+        return Response(data, media_type=f"application/dicom; transfer-syntax={ts}")
+    # Transcode the first instance eagerly so a 406 is still possible before streaming starts.
+    first_data, first_ts = services.retrieve.encode(refs[0], services.retrieve.read(refs[0]), wanted)
+
+    def parts() -> Any:
+        yield f"application/dicom; transfer-syntax={first_ts}", first_data
+        for ref in refs[1:]:
+            data, ts = services.retrieve.encode(ref, services.retrieve.read(ref), wanted)
+            yield f"application/dicom; transfer-syntax={ts}", data
+
+    boundary = media.new_boundary()
+    return StreamingResponse(
+        media.multipart_body(parts(), boundary),
+        media_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
+    )
+
+
+@router.get("/studies/{study}", summary="WADO-RS: retrieve a study")
+def retrieve_study(request: Request, study: str) -> Response:
+    return _retrieve(request, study, None, None)
+
+
+@router.get("/studies/{study}/series/{series}", summary="WADO-RS: retrieve a series")
+def retrieve_series(request: Request, study: str, series: str) -> Response:
+    return _retrieve(request, study, series, None)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}", summary="WADO-RS: retrieve an instance")
+def retrieve_instance(request: Request, study: str, series: str, sop: str) -> Response:
+    return _retrieve(request, study, series, sop)
+
+
+def _metadata(request: Request, study: str, series: str | None, sop: str | None) -> Response:
+    media.negotiate_json(request.query_params.get("accept") or request.headers.get("accept"))
+    body = _services(request).retrieve.metadata(study, series, sop, base_url(request))
+    return Response(body, media_type=DICOM_JSON)
+
+
+@router.get("/studies/{study}/metadata", summary="WADO-RS: study metadata")
+def study_metadata(request: Request, study: str) -> Response:
+    return _metadata(request, study, None, None)
+
+
+@router.get("/studies/{study}/series/{series}/metadata", summary="WADO-RS: series metadata")
+def series_metadata(request: Request, study: str, series: str) -> Response:
+    return _metadata(request, study, series, None)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/metadata", summary="WADO-RS: instance metadata")
+def instance_metadata(request: Request, study: str, series: str, sop: str) -> Response:
+    return _metadata(request, study, series, sop)
+
+
+_FRAME_MEDIA = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+}
+
+
+def _frame_numbers(frames: str) -> list[int]:
+    try:
+        numbers = [int(f) for f in frames.split(",") if f.strip()]
+    except ValueError as exc:
+        raise BadRequestError(f"frame list {frames!r} must be comma-separated positive integers") from exc
+    if not numbers or any(n < 1 for n in numbers) or len(numbers) > 10_000:
+        raise BadRequestError(f"frame list {frames!r} must be comma-separated positive integers")
+    return numbers
+
+
+def _one(request: Request, study: str, series: str, sop: str) -> InstanceRef:
+    return _services(request).retrieve.locate(study, series, sop)[0]
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", summary="WADO-RS: frames")
+def retrieve_frames(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
+    numbers = _frame_numbers(frames)
+    accept = request.query_params.get("accept") or request.headers.get("accept")
+    wanted: str | None = None
+    part_type = "application/octet-stream"
+    for r in media.parse_accept(accept):
+        if r.type in ("*/*", "multipart/*"):
+            wanted, part_type = "*", ""
+            break
+        if r.type == "multipart/related":
+            rel = r.related_type or "application/octet-stream"
+            if rel == "application/octet-stream":
+                wanted, part_type = r.transfer_syntax, rel
+                break
+            if rel == "*/*" or rel.startswith("image/") or rel.startswith("video/"):
+                wanted, part_type = r.transfer_syntax or "*", ""
+                break
+    else:
+        raise NotAcceptableError(
+            f'cannot answer {accept!r}; use multipart/related; type="application/octet-stream"'
+        )
+    ref = _one(request, study, series, sop)
+    data, ts = _services(request).retrieve.frames(ref, numbers, wanted)
+    ctype = part_type or _FRAME_MEDIA.get(ts, "application/octet-stream")
+    boundary = media.new_boundary()
+    body = b"".join(media.multipart_body(((f"{ctype}; transfer-syntax={ts}", d) for d in data), boundary))
+    related = ctype
+    return Response(body, media_type=f'multipart/related; type="{related}"; boundary={boundary}')
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}", summary="WADO-RS: bulk data")
+def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, tag: str) -> Response:
+    ref = _one(request, study, series, sop)
+    data = _services(request).retrieve.bulkdata(ref, tag)
+    boundary = media.new_boundary()
+    body = b"".join(media.multipart_body([("application/octet-stream", data)], boundary))
+    return Response(
+        body, media_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}'
+    )
+
+
+# --- rendered and thumbnails (PS3.18 8.3.5, 10.4.1.1.3/4) -----------------------------------------------
+
+
+def _render_params(request: Request, thumbnail: bool) -> RenderParams:
+    q = request.query_params
+    accept = q.get("accept") or request.headers.get("accept")
+    media_type = None
+    for r in media.parse_accept(accept):
+        if r.type in ("image/jpeg", "image/*", "*/*"):
+            media_type = "image/jpeg"
+            break
+        if r.type == "image/png":
+            media_type = "image/png"
+            break
+    if media_type is None:
+        raise NotAcceptableError(f"cannot render as {accept!r}; use image/jpeg or image/png")
+    params = RenderParams(media_type=media_type)
+    if "quality" in q:
+        try:
+            params.quality = int(q["quality"])
+        except ValueError as exc:
+            raise BadRequestError("quality must be an integer 1..100") from exc
+        if not 1 <= params.quality <= 100:
+            raise BadRequestError("quality must be an integer 1..100")
+    if "window" in q:
+        bits = q["window"].split(",")
+        try:
+            center, width = float(bits[0]), float(bits[1])
+        except (ValueError, IndexError) as exc:
+            raise BadRequestError("window must be center,width[,linear|linear-exact|sigmoid]") from exc
+        function = (bits[2] if len(bits) > 2 else "linear").strip().lower().replace("-", "_")
+        if function not in ("linear", "linear_exact", "sigmoid") or width <= 0:
+            raise BadRequestError("window must be center,width[,linear|linear-exact|sigmoid], width > 0")
+        params.window = (center, width, function)
+    if "viewport" in q:
+        bits = q["viewport"].split(",")
+        try:
+            vw, vh = int(bits[0]), int(bits[1])
+        except (ValueError, IndexError) as exc:
+            raise BadRequestError("viewport must be vw,vh") from exc
+        if not (1 <= vw <= 8192 and 1 <= vh <= 8192):
+            raise BadRequestError("viewport sizes must be 1..8192")
+        params.viewport = (vw, vh)
+    elif thumbnail:
+        params.viewport = (128, 128)
+    return params
+
+
+def _rendered(request: Request, ref: InstanceRef, frame: int, thumbnail: bool = False) -> Response:
+    params = _render_params(request, thumbnail)
+    data = _services(request).retrieve.rendered(ref, frame, params)
+    return Response(data, media_type=params.media_type)
+
+
+@router.get("/studies/{study}/series/{series}/instances/{sop}/rendered", summary="WADO-RS: rendered instance")
+def rendered_instance(request: Request, study: str, series: str, sop: str) -> Response:
+    return _rendered(request, _one(request, study, series, sop), 1)
+
+
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered",
+    summary="WADO-RS: rendered frame",
+)
+def rendered_frame(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
+    numbers = _frame_numbers(frames)
+    return _rendered(request, _one(request, study, series, sop), numbers[0])
+
+
+@router.get("/studies/{study}/thumbnail", summary="WADO-RS: study thumbnail")
+def study_thumbnail(request: Request, study: str) -> Response:
+    return _rendered(request, _services(request).retrieve.representative(study), 1, thumbnail=True)
+
+
+@router.get("/studies/{study}/series/{series}/thumbnail", summary="WADO-RS: series thumbnail")
+def series_thumbnail(request: Request, study: str, series: str) -> Response:
+    return _rendered(request, _services(request).retrieve.representative(study, series), 1, thumbnail=True)
+
+
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}/thumbnail", summary="WADO-RS: instance thumbnail"
+)
+def instance_thumbnail(request: Request, study: str, series: str, sop: str) -> Response:
+    return _rendered(request, _one(request, study, series, sop), 1, thumbnail=True)
+
+
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/thumbnail",
+    summary="WADO-RS: frame thumbnail",
+)
+def frame_thumbnail(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
+    numbers = _frame_numbers(frames)
+    return _rendered(request, _one(request, study, series, sop), numbers[0], thumbnail=True)

@@ -1,0 +1,227 @@
+"""Store DICOM instances: validate → put bytes → index, durably, atomically and idempotently.
+
+- Durable: bytes are fsynced in the object store and the index transaction is committed before success is
+  returned.
+- Atomic: bytes go to a fresh key first; the index rows of a batch are written in one transaction, so a failure
+  leaves no half-indexed instance visible and no orphan rows (the fresh bytes are deleted again).
+- Idempotent: an SOP Instance UID that is already indexed is reported as stored and not written twice.
+- Batched: a STOW-RS request with many instances costs a fixed number of database round trips.
+
+The ingest call is its own unit of work (one STOW-RS request, one C-STORE, one seeding batch): it commits
+because success may only be reported once the index is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from io import BytesIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
+from pydicom.uid import UID
+from sqlalchemy import Engine
+
+from pacs.dicom.attributes import instance_record
+from pacs.dicom.json import metadata_json
+from pacs.dicom.uid import is_valid_uid
+from pacs.exceptions import InvalidDicomError, MissingAttributeError, PacsError, StudyMismatchError
+from pacs.index.writes import IndexItem, existing_sop_instance_uids, index_instances
+from pacs.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+@dataclass
+class StoreOutcome:
+    """The result for one instance, as STOW-RS and C-STORE report it."""
+
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    failure_status: int | None = None  # DICOM status (PS3.4 B.2.3 / PS3.18 I.2.2) when not stored
+    detail: str = ""
+    new: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.failure_status is None
+
+
+@dataclass
+class _Parsed:
+    index: int
+    data: bytes
+    ds: Dataset
+    transfer_syntax_uid: str
+
+
+def parse_part10(data: bytes) -> tuple[Dataset, str]:
+    """Parse a DICOM Part-10 object's header (bulk values deferred) and check what the archive requires.
+
+    Returns the dataset and its transfer syntax; raises :class:`InvalidDicomError` or
+    :class:`MissingAttributeError`.
+    """
+    try:
+        ds = pydicom.dcmread(BytesIO(data), defer_size=4096)
+    except PydicomInvalidDicomError as exc:
+        raise InvalidDicomError(
+            "not a DICOM Part-10 object (no 'DICM' preamble and File Meta Information)"
+        ) from exc
+    except Exception as exc:
+        raise InvalidDicomError(f"cannot parse the DICOM object: {exc}") from exc
+    meta = getattr(ds, "file_meta", None)
+    ts = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    if not ts:
+        raise InvalidDicomError("the File Meta Information has no TransferSyntaxUID (0002,0010)")
+    if not UID(ts).is_transfer_syntax:
+        raise InvalidDicomError(f"unknown transfer syntax {ts}", dicom_status=0xC122)
+    for keyword in REQUIRED_UIDS:
+        try:
+            value = str(ds.get(keyword, "") or "").strip()
+        except Exception as exc:
+            raise InvalidDicomError(f"cannot decode {keyword}: {exc}") from exc
+        if not value:
+            raise MissingAttributeError(f"{keyword} is missing or empty")
+        if not is_valid_uid(value):
+            raise MissingAttributeError(f"{keyword} {value!r} is not a valid UID")
+    return ds, ts
+
+
+class IngestService:
+    def __init__(self, engine: Engine, store: ObjectStore, *, io_threads: int = 4) -> None:
+        self.engine = engine
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
+
+    # -- public API ---------------------------------------------------------------------------------------
+    def store_one(self, data: bytes, *, expected_study: str | None = None) -> StoreOutcome:
+        return self.store_many([data], expected_study=expected_study)[0]
+
+    def store_many(self, blobs: list[bytes], *, expected_study: str | None = None) -> list[StoreOutcome]:
+        """Store a batch; one outcome per blob, in order. Never raises for a bad instance."""
+        outcomes = [StoreOutcome() for _ in blobs]
+        parsed: list[_Parsed] = []
+        for i, data in enumerate(blobs):
+            try:
+                ds, ts = parse_part10(data)
+                out = outcomes[i]
+                out.sop_class_uid = str(ds.SOPClassUID)
+                out.sop_instance_uid = str(ds.SOPInstanceUID)
+                out.study_instance_uid = str(ds.StudyInstanceUID)
+                out.series_instance_uid = str(ds.SeriesInstanceUID)
+                if expected_study and out.study_instance_uid != expected_study:
+                    raise StudyMismatchError(
+                        f"StudyInstanceUID {out.study_instance_uid} does not match the request's study "
+                        f"{expected_study}"
+                    )
+                parsed.append(_Parsed(i, data, ds, ts))
+            except PacsError as exc:
+                self._fail(outcomes[i], exc.dicom_status, exc.detail)
+            except Exception as exc:  # any other parse problem is "cannot understand"
+                self._fail(outcomes[i], 0xC000, f"cannot parse the DICOM object: {exc}")
+        if parsed:
+            self._store_parsed(parsed, outcomes)
+        return outcomes
+
+    # -- internals ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _fail(out: StoreOutcome, status: int, detail: str) -> None:
+        out.failure_status = status
+        out.detail = detail
+        log.warning("instance not stored (0x%04X): %s %s", status, out.sop_instance_uid or "-", detail)
+
+    def _prepare(self, p: _Parsed) -> IndexItem:
+        record = instance_record(p.ds)
+        meta = metadata_json(p.ds)
+        study = record.study["study_instance_uid"]
+        series = record.series["series_instance_uid"]
+        sop = record.instance["sop_instance_uid"]
+        key = f"{study}/{series}/{sop}.{secrets.token_hex(4)}.dcm"
+        return IndexItem(
+            record=record,
+            storage_key=key,
+            size_bytes=len(p.data),
+            transfer_syntax_uid=p.transfer_syntax_uid,
+            metadata=meta,
+        )
+
+    def _store_parsed(self, parsed: list[_Parsed], outcomes: list[StoreOutcome]) -> None:
+        # Duplicates inside the request: the first one is stored, the others report its outcome.
+        first: dict[str, _Parsed] = {}
+        dupes: list[tuple[_Parsed, _Parsed]] = []
+        for p in parsed:
+            uid = outcomes[p.index].sop_instance_uid
+            if uid in first:
+                dupes.append((p, first[uid]))
+            else:
+                first[uid] = p
+        unique = list(first.values())
+
+        with self.engine.connect() as conn:
+            already = existing_sop_instance_uids(conn, list(first))
+        todo: list[tuple[_Parsed, IndexItem]] = []
+        for p in unique:
+            if outcomes[p.index].sop_instance_uid in already:
+                continue  # idempotent: stored before
+            try:
+                todo.append((p, self._prepare(p)))
+            except Exception as exc:
+                self._fail(outcomes[p.index], 0xC000, f"cannot read the DICOM header: {exc}")
+
+        if todo:
+            self._write(todo, outcomes)
+        for dup, orig in dupes:
+            src = outcomes[orig.index]
+            dst = outcomes[dup.index]
+            dst.failure_status, dst.detail = src.failure_status, src.detail
+
+    def _write(self, todo: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome]) -> None:
+        # 1. bytes first, to fresh keys (invisible until indexed)
+        def put(pair: tuple[_Parsed, IndexItem]) -> Exception | None:
+            try:
+                self.store.put(pair[1].storage_key, pair[0].data)
+                return None
+            except Exception as exc:  # disk full, permissions, cloud errors
+                return exc
+
+        errors = list(self._pool.map(put, todo)) if len(todo) > 1 else [put(todo[0])]
+        written = []
+        for (p, item), err in zip(todo, errors, strict=True):
+            if err is None:
+                written.append((p, item))
+            else:
+                self._fail(outcomes[p.index], 0xA700, f"object store write failed: {err}")
+        if not written:
+            return
+        # 2. index, in one transaction
+        try:
+            with self.engine.begin() as conn:
+                new = index_instances(conn, [item for _, item in written])
+        except Exception as exc:
+            log.exception("index transaction failed for a batch of %d", len(written))
+            if len(written) > 1:
+                # isolate the culprit: retry one by one
+                for pair in written:
+                    self.store.delete(pair[1].storage_key)
+                for pair in written:
+                    pair[1].storage_key = (
+                        pair[1].storage_key.rsplit(".", 2)[0] + f".{secrets.token_hex(4)}.dcm"
+                    )
+                    self._write([pair], outcomes)
+                return
+            self.store.delete(written[0][1].storage_key)
+            self._fail(outcomes[written[0][0].index], 0x0110, f"indexing failed: {type(exc).__name__}: {exc}")
+            return
+        for p, item in written:
+            out = outcomes[p.index]
+            if out.sop_instance_uid in new:
+                out.new = True
+            else:  # a concurrent request stored it first: keep theirs, drop our copy
+                self.store.delete(item.storage_key)
