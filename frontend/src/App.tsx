@@ -1,0 +1,54 @@
+import { lazy, Suspense } from 'react'
+import { createBrowserRouter, RouterProvider } from 'react-router'
+
+import { Layout } from './components/Layout'
+import { Loading } from './components/States'
+import StudyListPage from './features/studies/StudyListPage'
+import StudyPage from './features/studies/StudyPage'
+
+// The viewer (Cornerstone3D, several MB) is its own chunk, loaded only on /viewer/..., so the study list stays light.
+const ViewerPage = lazy(() => import('./features/viewer/ViewerPage'))
+// The dashboard brings Chart.js; it is a chunk of its own too.
+const DashboardPage = lazy(() => import('./features/analytics/DashboardPage'))
+
+const router = createBrowserRouter([
+  {
+    element: <Layout />,
+    children: [
+      { path: '/', element: <StudyListPage /> },
+      { path: '/studies/:studyInstanceUID', element: <StudyPage /> },
+      {
+        path: '/dashboard',
+        element: (
+          <Suspense fallback={<Loading label="Loading the dashboard…" />}>
+            <DashboardPage />
+          </Suspense>
+        ),
+      },
+      {
+        path: '/viewer/:studyInstanceUID',
+        element: (
+          <Suspense fallback={<Loading label="Loading the viewer…" />}>
+            <ViewerPage />
+          </Suspense>
+        ),
+      },
+      { path: '*', element: <NotFound /> },
+    ],
+  },
+])
+
+function NotFound() {
+  return (
+    <section className="page">
+      <h1>Page not found</h1>
+      <p>
+        <a href="/">Back to the study list</a>
+      </p>
+    </section>
+  )
+}
+
+export default function App() {
+  return <RouterProvider router={router} />
+}

@@ -1,0 +1,37 @@
+/** Live archive events (server-sent events from GET /api/events, fed by PostgreSQL LISTEN/NOTIFY). */
+import { apiUrl } from './http'
+
+export interface ArchiveEvent {
+  /** The SSE event name ("message" when the server sends none). */
+  type: string
+  data: unknown
+}
+
+export type ConnectionState = 'connecting' | 'open' | 'error'
+
+/**
+ * Subscribe to archive events. The browser's EventSource reconnects by itself; `onState` reports it.
+ * Returns the function that unsubscribes.
+ */
+export function subscribeEvents(
+  onEvent: (event: ArchiveEvent) => void,
+  onState?: (state: ConnectionState) => void,
+): () => void {
+  const source = new EventSource(apiUrl('/events'))
+  const handle = (e: MessageEvent) => {
+    let data: unknown = e.data
+    try {
+      data = JSON.parse(e.data as string)
+    } catch {
+      /* plain text */
+    }
+    onEvent({ type: e.type, data })
+  }
+  onState?.('connecting')
+  source.onopen = () => onState?.('open')
+  source.onerror = () => onState?.(source.readyState === EventSource.CLOSED ? 'error' : 'connecting')
+  source.onmessage = handle
+  // Named events the API may send; all of them mean "something changed".
+  for (const name of ['stored', 'ingest', 'instances', 'study', 'change']) source.addEventListener(name, handle)
+  return () => source.close()
+}
