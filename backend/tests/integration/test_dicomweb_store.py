@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
-from pathlib import Path
 
 import pydicom
 import pytest
 from dicomweb_client.api import DICOMwebClient
-from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from tests.dicomfactory import ct_bytes, ct_dataset, multipart, to_bytes
+from tests.dicomfactory import bundled_with_new_uid, ct_bytes, ct_dataset, multipart, to_bytes
 
 TEST_FILES = [
     "CT_small.dcm",  # explicit VR LE
@@ -37,7 +35,7 @@ def test_store_search_retrieve_same_bytes(live_server, clean_db):
     client = DICOMwebClient(live_server.dicomweb)
     originals = {}
     for name in TEST_FILES:
-        raw = Path(get_testdata_file(name)).read_bytes()
+        raw = bundled_with_new_uid(name)
         ds = pydicom.dcmread(BytesIO(raw))
         originals[str(ds.SOPInstanceUID)] = (raw, ds)
     body, ctype = multipart([raw for raw, _ in originals.values()])

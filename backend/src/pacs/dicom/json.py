@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 
 INSTANCE_URL = "@@INSTANCE_URL@@"
 BULK_DATA_THRESHOLD = 1024
+PIXEL_TAGS = ("7FE00008", "7FE00009", "7FE00010")
 
 
 def _bulk_uri(elem: DataElement) -> str:
@@ -23,4 +24,7 @@ def _bulk_uri(elem: DataElement) -> str:
 def metadata_json(ds: Dataset) -> dict[str, Any]:
     """The instance's DICOM JSON, with the File Meta group removed and bulk data referenced by URI."""
     out = ds.to_json_dict(bulk_data_threshold=BULK_DATA_THRESHOLD, bulk_data_element_handler=_bulk_uri)
+    for tag in PIXEL_TAGS:  # pixel data is always bulk data, however small
+        if tag in out and "InlineBinary" in out[tag]:
+            out[tag] = {"vr": out[tag]["vr"], "BulkDataURI": f"{INSTANCE_URL}/bulkdata/{tag}"}
     return out

@@ -400,6 +400,7 @@ def _render_params(request: Request, thumbnail: bool) -> RenderParams:
         params.viewport = (vw, vh)
     elif thumbnail:
         params.viewport = (128, 128)
+        params.upscale = False
     return params
 
 

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
     Connection,
     Select,
@@ -19,6 +18,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from pacs.index.tables import TABLES, instances, patients, series, studies
 from pacs.query.engine import Condition, Level, SearchSpec

@@ -82,6 +82,7 @@ def parse_part10(data: bytes) -> tuple[Dataset, str]:
         raise InvalidDicomError("the File Meta Information has no TransferSyntaxUID (0002,0010)")
     if not UID(ts).is_transfer_syntax:
         raise InvalidDicomError(f"unknown transfer syntax {ts}", dicom_status=0xC122)
+    _check_complete(ds, ts, len(data))
     for keyword in REQUIRED_UIDS:
         try:
             value = str(ds.get(keyword, "") or "").strip()
@@ -92,6 +93,56 @@ def parse_part10(data: bytes) -> tuple[Dataset, str]:
         if not is_valid_uid(value):
             raise MissingAttributeError(f"{keyword} {value!r} is not a valid UID")
     return ds, ts
+
+
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _check_items(value: bytes) -> None:
+    """Encapsulated Pixel Data (PS3.5 A.4) must be whole items: a cut item means a truncated file."""
+    offset, n = 0, len(value)
+    while offset < n:
+        if offset + 8 > n or value[offset : offset + 4] != b"\xfe\xff\x00\xe0":
+            raise InvalidDicomError("the object is truncated: encapsulated Pixel Data ends inside an item")
+        length = int.from_bytes(value[offset + 4 : offset + 8], "little")
+        offset += 8 + length
+    if offset != n:
+        raise InvalidDicomError("the object is truncated: encapsulated Pixel Data ends inside an item")
+
+
+def _check_complete(ds: Dataset, ts: str, size: int) -> None:
+    """Refuse truncated objects: pydicom silently accepts a value cut short by the end of the file."""
+    try:
+        for elem in ds.elements():
+            tell = getattr(elem, "value_tell", None)
+            length = getattr(elem, "length", None)
+            if tell is not None and length is not None and length != 0xFFFFFFFF and tell + length > size:
+                raise InvalidDicomError(
+                    f"the object is truncated: {elem.tag} needs {length} bytes, the file ends first"
+                )
+        if "PixelData" in ds:
+            value = ds.PixelData
+            if UID(ts).is_encapsulated:
+                _check_items(bytes(value))
+            else:
+                rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+                spp = int(ds.get("SamplesPerPixel", 1) or 1)
+                bits = int(ds.get("BitsAllocated", 8) or 8)
+                frames = int(ds.get("NumberOfFrames", 1) or 1)
+                expected = (rows * cols * spp * frames * bits + 7) // 8
+                if len(value) < expected:
+                    raise InvalidDicomError(
+                        f"the object is truncated: Pixel Data holds {len(value)} bytes, "
+                        f"{rows}x{cols}x{spp}x{frames} at {bits} bits needs {expected}"
+                    )
+        elif "Rows" in ds and "Columns" in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
+            raise MissingAttributeError(
+                "an image (Rows, Columns) without Pixel Data: truncated or incomplete"
+            )
+    except PacsError:
+        raise
+    except Exception as exc:
+        raise InvalidDicomError(f"cannot read the DICOM object: {exc}") from exc
 
 
 class IngestService:

@@ -130,7 +130,7 @@ for _kw, _col, _vr in (
 #: Which tables a query at each level may match on.
 _LEVEL_TABLES = {
     Level.PATIENT: ("patients",),
-    Level.STUDY: ("studies",),
+    Level.STUDY: ("studies", "series"),  # series keys at study level match through EXISTS
     Level.SERIES: ("studies", "series"),
     Level.IMAGE: ("studies", "series", "instances"),
 }

@@ -17,6 +17,7 @@ class RenderParams:
     quality: int = 90
     window: tuple[float, float, str] | None = None  # center, width, function
     viewport: tuple[int, int] | None = None  # vw, vh (fit inside, aspect kept)
+    upscale: bool = True  # thumbnails never enlarge small images
 
 
 def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
@@ -70,6 +71,8 @@ def render(ds: Dataset, frame_index: int, params: RenderParams) -> bytes:
     if params.viewport:
         vw, vh = params.viewport
         scale = min(vw / image.width, vh / image.height)
+        if not params.upscale:
+            scale = min(scale, 1.0)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.LANCZOS)
     buf = BytesIO()

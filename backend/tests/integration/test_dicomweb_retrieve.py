@@ -1,0 +1,206 @@
+"""WADO-RS (PS3.18 10.4): instances with transfer syntax negotiation, metadata, frames, bulk data, rendered."""
+
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+import pydicom
+import pytest
+from dicomweb_client.api import DICOMwebClient
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from tests.dicomfactory import bundled_with_new_uid, ct_bytes, multipart
+
+FILES = ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_rle_2frame.dcm", "MR_small_implicit.dcm"]
+
+
+@pytest.fixture(scope="module")
+def stored(live_server, database_url):
+    from tests.conftest import truncate_all
+
+    truncate_all(database_url)
+    out = {}
+    parts = []
+    for name in FILES:
+        raw = bundled_with_new_uid(name)
+        ds = pydicom.dcmread(BytesIO(raw))
+        out[name] = (raw, ds)
+        parts.append(raw)
+    ct = ct_bytes(size=128)
+    ds = pydicom.dcmread(BytesIO(ct))
+    out["synthetic_ct"] = (ct, ds)
+    parts.append(ct)
+    body, ctype = multipart(parts)
+    with live_server.client() as c:
+        assert c.post("/dicom-web/studies", content=body, headers={"Content-Type": ctype}).status_code == 200
+    return out
+
+
+def _path(ds: Dataset) -> str:
+    return f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+
+
+def _parts(resp) -> list[tuple[str, bytes]]:
+    ctype = resp.headers["content-type"]
+    boundary = ctype.split("boundary=")[1].split(";")[0].strip('"')
+    chunks = resp.content.split(f"--{boundary}".encode())[1:-1]
+    out = []
+    for ch in chunks:
+        head, _, body = ch.partition(b"\r\n\r\n")
+        out.append((head.decode().split(":", 1)[1].strip(), body[:-2]))
+    return out
+
+
+def test_default_transfer_syntax_is_explicit_vr_little_endian(live_server, stored):
+    _raw, ds = stored["MR_small_RLE.dcm"]
+    with live_server.client() as c:
+        r = c.get(_path(ds), headers={"Accept": 'multipart/related; type="application/dicom"'})
+    assert r.status_code == 200
+    [(ctype, body)] = _parts(r)
+    assert f"transfer-syntax={ExplicitVRLittleEndian}" in ctype
+    got = pydicom.dcmread(BytesIO(body))
+    assert got.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert np.array_equal(got.pixel_array, ds.pixel_array)
+
+
+def test_star_returns_bytes_as_stored(live_server, stored):
+    for raw, ds in stored.values():
+        with live_server.client() as c:
+            r = c.get(
+                _path(ds),
+                headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'},
+            )
+        [(ctype, body)] = _parts(r)
+        assert body == raw
+        assert f"transfer-syntax={ds.file_meta.TransferSyntaxUID}" in ctype
+
+
+def test_unavailable_transfer_syntax_is_406(live_server, stored):
+    _, ds = stored["CT_small.dcm"]
+    with live_server.client() as c:
+        r = c.get(
+            _path(ds),
+            headers={
+                "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.80'
+            },
+        )
+    assert r.status_code == 406
+    assert r.json()["error"] == "not_acceptable"
+
+
+def test_study_retrieval_through_dicomweb_client(live_server, stored):
+    _, ds = stored["synthetic_ct"]
+    client = DICOMwebClient(live_server.dicomweb)
+    [inst] = client.retrieve_study(ds.StudyInstanceUID)
+    assert inst.SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_metadata_is_valid_dicom_json(live_server, stored):
+    client = DICOMwebClient(live_server.dicomweb)
+    for _raw, ds in stored.values():
+        meta = client.retrieve_instance_metadata(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        assert meta["7FE00010"]["BulkDataURI"].endswith("/bulkdata/7FE00010")
+        parsed = Dataset.from_json(meta, bulk_data_uri_handler=lambda tag, vr, uri: b"")
+        assert parsed.SOPInstanceUID == ds.SOPInstanceUID
+        assert parsed.Rows == ds.Rows
+    _, ds = stored["synthetic_ct"]
+    study_meta = client.retrieve_study_metadata(ds.StudyInstanceUID)
+    assert len(study_meta) == 1
+    _, mr = stored["MR_small_RLE.dcm"]
+    series_meta = client.retrieve_series_metadata(mr.StudyInstanceUID, mr.SeriesInstanceUID)
+    assert {m["00080018"]["Value"][0] for m in series_meta} >= {mr.SOPInstanceUID}
+
+
+def test_bulkdata_returns_pixel_data(live_server, stored):
+    _raw, ds = stored["synthetic_ct"]
+    with live_server.client() as c:
+        [meta] = c.get(_path(ds) + "/metadata").json()
+        uri = meta["7FE00010"]["BulkDataURI"]
+        assert uri.startswith(live_server.url)  # absolute, from the request's Host
+        r = c.get(uri)
+    [(_, body)] = _parts(r)
+    assert body == ds.PixelData
+
+
+def test_frames_native_and_compressed(live_server, stored):
+    _, ds = stored["synthetic_ct"]
+    client = DICOMwebClient(live_server.dicomweb)
+    [frame] = client.retrieve_instance_frames(
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, [1]
+    )
+    assert frame == ds.PixelData
+    _, rle = stored["SC_rgb_rle_2frame.dcm"]
+    with live_server.client() as c:
+        r = c.get(
+            _path(rle) + "/frames/2",
+            headers={"Accept": 'multipart/related; type="application/octet-stream"'},
+        )
+        assert r.status_code == 200
+        [(_ctype, body)] = _parts(r)
+        assert len(body) == rle.Rows * rle.Columns * 3
+        assert np.array_equal(
+            np.frombuffer(body, np.uint8).reshape(rle.Rows, rle.Columns, 3), rle.pixel_array[1]
+        )
+        r = c.get(
+            _path(rle) + "/frames/1,2",
+            headers={"Accept": 'multipart/related; type="application/octet-stream"; transfer-syntax=*'},
+        )
+        parts = _parts(r)
+        assert len(parts) == 2 and "1.2.840.10008.1.2.5" in parts[0][0]
+        assert c.get(_path(rle) + "/frames/3").status_code == 404
+        assert c.get(_path(rle) + "/frames/0,x").status_code == 400
+
+
+@pytest.mark.parametrize("accept,fmt", [("image/jpeg", "JPEG"), ("image/png", "PNG")])
+def test_rendered_decodes_to_requested_size(live_server, stored, accept, fmt):
+    _, ds = stored["synthetic_ct"]
+    with live_server.client() as c:
+        r = c.get(_path(ds) + "/rendered", params={"viewport": "64,64"}, headers={"Accept": accept})
+    assert r.status_code == 200 and r.headers["content-type"] == accept
+    img = Image.open(BytesIO(r.content))
+    assert img.format == fmt and img.size == (64, 64)
+    assert np.asarray(img).std() > 5  # not a uniform image
+
+
+def test_window_changes_rendered_pixels(live_server, stored):
+    _, ds = stored["synthetic_ct"]
+    with live_server.client() as c:
+        a = c.get(_path(ds) + "/rendered", params={"window": "40,400"}, headers={"Accept": "image/png"})
+        b = c.get(
+            _path(ds) + "/rendered", params={"window": "1000,100,linear"}, headers={"Accept": "image/png"}
+        )
+        bad = c.get(_path(ds) + "/rendered", params={"window": "40"})
+        badq = c.get(_path(ds) + "/rendered", params={"quality": "0"})
+    pa, pb = np.asarray(Image.open(BytesIO(a.content))), np.asarray(Image.open(BytesIO(b.content)))
+    assert pa.shape == (128, 128) and not np.array_equal(pa, pb)
+    assert bad.status_code == 400 and badq.status_code == 400
+
+
+def test_thumbnails_and_colour_multiframe_rendering(live_server, stored):
+    _, ds = stored["SC_rgb_rle_2frame.dcm"]
+    with live_server.client() as c:
+        for url in (
+            f"/dicom-web/studies/{ds.StudyInstanceUID}/thumbnail",
+            f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/thumbnail",
+            _path(ds) + "/frames/2/rendered",
+        ):
+            r = c.get(url)
+            assert r.status_code == 200, url
+            img = Image.open(BytesIO(r.content))
+            assert img.mode == "RGB" and max(img.size) <= max(ds.Rows, ds.Columns)
+
+
+def test_missing_resources_are_404(live_server, stored):
+    with live_server.client() as c:
+        assert c.get("/dicom-web/studies/1.2.3.4").status_code == 404
+        r = c.get("/dicom-web/studies/1.2.3.4/metadata")
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+def test_health_endpoints(live_server):
+    with live_server.client() as c:
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/readyz").json()["status"] == "ok"
