@@ -163,3 +163,11 @@ def test_xml_only_accept_is_406(live_server, archive):
     with live_server.client() as c:
         r = c.get("/dicom-web/studies", headers={"Accept": "application/dicom+xml"})
     assert r.status_code == 406
+
+
+def test_unsupported_matching_key_is_ignored_with_a_warning(live_server, archive):
+    r = _q(live_server, PatientAge="040Y")
+    assert r.status_code == 200 and len(r.json()) == 6
+    assert "PatientAge" in r.headers["warning"]
+    r = _q(live_server, limit="")
+    assert r.status_code == 200 and "warning" not in r.headers

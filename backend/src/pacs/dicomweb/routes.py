@@ -115,7 +115,9 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
     media.negotiate_json(accept)
     services = _services(request)
     settings = services.settings
-    limit = _int_param(request, "limit", None, settings.max_query_limit)
+    asked_limit = _int_param(request, "limit", None, settings.max_query_limit)
+    # Without a limit the origin server still bounds the answer (PS3.18 8.3.4.4) and says so in a Warning.
+    limit = settings.max_query_limit if asked_limit is None else asked_limit
     offset = _int_param(request, "offset", 0, 1_000_000_000) or 0
     fuzzy_raw = request.query_params.get("fuzzymatching", "false").lower()
     if fuzzy_raw not in ("true", "false"):
@@ -160,11 +162,14 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
         base_url=base_url(request),
         with_study=level != Level.STUDY and "StudyInstanceUID" not in fixed,
     )
-    headers = {}
+    warnings = []
     if ignored:
-        headers["Warning"] = (
+        warnings.append(
             f'299 pacs "The following attributes are not supported for matching: {", ".join(ignored)}"'
         )
+    if asked_limit is None and len(results) == limit:
+        warnings.append(f'299 pacs "There are more than {limit} results; use limit and offset to page"')
+    headers = {"Warning": ", ".join(warnings)} if warnings else {}
     return Response(json.dumps(results), media_type=DICOM_JSON, headers=headers)
 
 
