@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from pacs.dicom.text import fold
@@ -97,13 +98,29 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def subset_json(ds: Dataset, keywords: tuple[str, ...]) -> dict[str, Any]:
-    """DICOM JSON (PS3.18 F.2) of the named top-level attributes present in ``ds``."""
-    sub = Dataset()
+def _tags(keywords: tuple[str, ...]) -> tuple[str, ...]:
+    out = []
     for kw in keywords:
-        if kw in ds:
-            sub[kw] = ds[kw]
-    return sub.to_json_dict(bulk_data_threshold=10_000_000)
+        tag = tag_for_keyword(kw)
+        if tag is None:
+            raise KeyError(kw)
+        out.append(f"{tag:08X}")
+    return tuple(out)
+
+
+def subset_json(full: dict[str, Any], keywords: tuple[str, ...]) -> dict[str, Any]:
+    """The named top-level attributes of an instance's DICOM JSON (PS3.18 F.2)."""
+    return {t: full[t] for t in _tags_cached(keywords) if t in full}
+
+
+_TAG_CACHE: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _tags_cached(keywords: tuple[str, ...]) -> tuple[str, ...]:
+    tags = _TAG_CACHE.get(keywords)
+    if tags is None:
+        tags = _TAG_CACHE[keywords] = _tags(keywords)
+    return tags
 
 
 @dataclass
@@ -116,8 +133,13 @@ class InstanceRecord:
     instance: dict[str, Any] = field(default_factory=dict)
 
 
-def instance_record(ds: Dataset) -> InstanceRecord:
-    """Split a parsed header into patient / study / series / instance rows (without storage fields)."""
+def instance_record(ds: Dataset, full_json: dict[str, Any] | None = None) -> InstanceRecord:
+    """Split a parsed header into patient / study / series / instance rows (without storage fields).
+
+    ``full_json`` is the instance's DICOM JSON when the caller already has it (ingest does).
+    """
+    if full_json is None:
+        full_json = ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=lambda _e: "")
     patient_name = _str(ds, "PatientName")
     patient = {
         "patient_id": _str(ds, "PatientID"),
@@ -126,7 +148,7 @@ def instance_record(ds: Dataset) -> InstanceRecord:
         "patient_name_norm": fold(patient_name),
         "patient_birth_date": _str(ds, "PatientBirthDate"),
         "patient_sex": _str(ds, "PatientSex"),
-        "attrs": subset_json(ds, PATIENT_KEYWORDS),
+        "attrs": subset_json(full_json, PATIENT_KEYWORDS),
     }
     modality = _str(ds, "Modality")
     study = {
@@ -147,7 +169,7 @@ def instance_record(ds: Dataset) -> InstanceRecord:
         "institution_name": _str(ds, "InstitutionName"),
         "specific_character_set": _str(ds, "SpecificCharacterSet"),
         "timezone_offset_from_utc": _str(ds, "TimezoneOffsetFromUTC"),
-        "attrs": subset_json(ds, PATIENT_KEYWORDS + STUDY_KEYWORDS),
+        "attrs": subset_json(full_json, PATIENT_KEYWORDS + STUDY_KEYWORDS),
     }
     series = {
         "series_instance_uid": _str(ds, "SeriesInstanceUID"),
@@ -159,7 +181,7 @@ def instance_record(ds: Dataset) -> InstanceRecord:
         "series_time": _str(ds, "SeriesTime"),
         "performed_procedure_step_start_date": _str(ds, "PerformedProcedureStepStartDate"),
         "performed_procedure_step_start_time": _str(ds, "PerformedProcedureStepStartTime"),
-        "attrs": subset_json(ds, ("SpecificCharacterSet", "StudyInstanceUID", *SERIES_KEYWORDS)),
+        "attrs": subset_json(full_json, ("SpecificCharacterSet", "StudyInstanceUID", *SERIES_KEYWORDS)),
     }
     instance = {
         "sop_instance_uid": _str(ds, "SOPInstanceUID"),

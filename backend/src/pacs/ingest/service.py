@@ -189,8 +189,8 @@ class IngestService:
         log.warning("instance not stored (0x%04X): %s %s", status, out.sop_instance_uid or "-", detail)
 
     def _prepare(self, p: _Parsed) -> IndexItem:
-        record = instance_record(p.ds)
         meta = metadata_json(p.ds)
+        record = instance_record(p.ds, meta)
         study = record.study["study_instance_uid"]
         series = record.series["series_instance_uid"]
         sop = record.instance["sop_instance_uid"]
