@@ -83,6 +83,114 @@ def serve(
     )
 
 
+# --- synthetic data (pacs.synth) -------------------------------------------------------------------------
+
+
+class Compression(StrEnum):
+    none = "none"
+    rle = "rle"
+    j2k = "j2k"
+    jpeg_ls = "jpeg-ls"
+
+
+@app.command()
+def synth(
+    studies: int = typer.Option(10, "--studies", "-n", min=0, help="Number of studies."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives the same files, byte for byte."),
+    out: Path | None = typer.Option(None, help="Write Part-10 files under this directory."),
+    to_archive: bool = typer.Option(False, "--to-archive", help="Send the studies through the ingest path."),
+    compression: Compression = typer.Option(Compression.none, help="Transfer syntax of the pixel data."),
+    max_instances: int = typer.Option(0, help="At most this many instances per series (0: as planned)."),
+    bulk: bool = typer.Option(
+        False,
+        "--bulk",
+        help="Fill the index directly (COPY), pixel data shared per kind: 1M studies in minutes.",
+    ),
+    instances_per_series: int = typer.Option(1, help="Bulk: instances indexed per series."),
+    chunk: int = typer.Option(2000, help="Bulk: studies per transaction (the unit of resumption)."),
+    workers: int = typer.Option(0, help="Bulk: worker processes (0: one per core)."),
+) -> None:
+    """Synthetic, fictitious DICOM studies (Faker): files, the archive via ingest, or a bulk index."""
+    _logging()
+    settings = get_settings()
+    if bulk:
+        _bulk(studies, seed, instances_per_series, chunk, workers)
+        return
+    if out is None and not to_archive:
+        raise typer.BadParameter("say where the studies go: --out DIR and/or --to-archive (or use --bulk)")
+    from pacs.synth.run import generate
+
+    report = generate(
+        studies=studies,
+        seed=seed,
+        out=out,
+        to_archive=to_archive,
+        settings=settings,
+        compression=compression.value,
+        console=console,
+        max_instances_per_series=max_instances,
+    )
+    console.print(
+        f"[green]{report.studies} studies, {report.instances} instances, {report.bytes / 1e6:.1f} MB in "
+        f"{report.seconds:.1f} s[/green]"
+        + (f" [red]{report.failures} failed[/red]" if report.failures else "")
+    )
+    if report.failures:
+        raise typer.Exit(1)
+
+
+def _bulk(studies: int, seed: int, instances_per_series: int, chunk: int, workers: int) -> None:
+    from pacs.synth.run import bulk_load
+
+    report = bulk_load(
+        get_settings(),
+        studies=studies,
+        seed=seed,
+        instances_per_series=instances_per_series,
+        chunk_studies=chunk,
+        workers=workers or None,
+        console=console,
+    )
+    console.print(
+        f"[green]bulk: {report.studies:,} studies ({report.skipped_chunks} chunks already there), "
+        f"{report.instances:,} instances in {report.seconds:.1f} s; index now {report.rows}; "
+        f"database {report.database_bytes / 1e9:.2f} GB[/green]"
+    )
+
+
+@app.command()
+def seed(
+    studies: int | None = typer.Option(None, "--studies", "-n", help="Default PACS_SEED_DEMO_STUDIES."),
+    seed_value: int = typer.Option(0, "--seed", help="Random seed."),
+    bulk: bool = typer.Option(False, "--bulk", help="Bulk index instead of full studies (see `synth`)."),
+) -> None:
+    """Seed the archive with synthetic demo studies (applies migrations first). Idempotent per seed."""
+    _logging()
+    settings = get_settings()
+    run_migrations()
+    n = settings.seed_demo_studies if studies is None else studies
+    if bulk:
+        _bulk(n, seed_value, 1, 2000, 0)
+        return
+    from pacs.synth.demo import DEMO_MAX_INSTANCES
+    from pacs.synth.run import generate
+
+    report = generate(
+        studies=n,
+        seed=seed_value,
+        out=None,
+        to_archive=True,
+        settings=settings,
+        compression="none",
+        console=console,
+        max_instances_per_series=DEMO_MAX_INSTANCES,
+    )
+    console.print(
+        f"[green]seeded {report.studies} studies ({report.instances} instances, {report.bytes / 1e6:.0f} MB) "
+        f"in {report.seconds:.1f} s[/green]"
+    )
+
+
 def main() -> None:  # pragma: no cover
     app()
 
