@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
 
+    # --- graceful shutdown (SIGTERM: spot preemption, rolling updates; see pacs.lifecycle) ---------------
+    shutdown_drain_seconds: float = Field(
+        default=5.0,
+        description="After SIGTERM: seconds /readyz answers 503 while everything is still served, so load "
+        "balancers stop routing here before anything is refused.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=20.0,
+        description="Then: the most seconds in-flight HTTP requests and DIMSE associations get to finish.",
+    )
+
     # --- demo ----------------------------------------------------------------------------------------------
     seed_demo: bool = Field(default=True, description="Seed synthetic demo studies on first start if empty.")
     seed_demo_studies: int = 200
