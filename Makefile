@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PACS := $(VENV)/bin/pacs
 BACKEND := $(ROOT)/backend
+FRONTEND := $(ROOT)/frontend
 # Debian packages the tests and benchmarks drive (real DICOM peers, the pooler, the browser, Orthanc).
 APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck
 
-.PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean
+.PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean frontend-install frontend-build
 
 help:
 	@echo "make run     - install, migrate and start PACS Portal (embedded PostgreSQL unless PACS_DATABASE_URL)"
@@ -38,14 +39,34 @@ system-deps:
 migrate: install
 	$(PACS) migrate
 
-run: install
-	$(PACS) serve --migrate
+# The portal: the built SPA served by `vite preview` at :4200 (PACS_PORTAL_PORT), proxying /api and /dicom-web to
+# the API at :8000; the API runs in the foreground and Ctrl-C stops both.
+run: install frontend-build
+	@mkdir -p $(ROOT)/var; \
+	  (cd $(FRONTEND) && PACS_PORTAL_HOST=$${PACS_PORTAL_HOST:-0.0.0.0} \
+	    PACS_API_URL=$${PACS_API_URL:-http://127.0.0.1:$${PACS_HTTP_PORT:-8000}} \
+	    exec ./node_modules/.bin/vite preview --strictPort >$(ROOT)/var/portal.log 2>&1) & portal=$$!; \
+	  trap 'kill $$portal 2>/dev/null' EXIT INT TERM; \
+	  echo "portal: http://127.0.0.1:$${PACS_PORTAL_PORT:-4200} (log var/portal.log)"; \
+	  $(PACS) serve --migrate
 
 seed: install
 	$(PACS) seed
 
-test: install system-deps
-	cd $(BACKEND) && $(PY) -m pytest -q -p no:cacheprovider tests src/pacs
+test: install system-deps frontend-build
+	cd $(BACKEND) && $(PY) -m pytest -q -p no:cacheprovider tests src/pacs ../frontend/e2e
+
+# Front end (Vite + React + TypeScript): dependencies from package-lock.json, then the production build in frontend/dist.
+
+$(FRONTEND)/node_modules/.installed: $(FRONTEND)/package-lock.json $(FRONTEND)/package.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js >= 20.19 (https://nodejs.org)"; exit 1; }
+	cd $(FRONTEND) && npm ci --no-audit --no-fund
+	@touch $@
+
+frontend-install: $(FRONTEND)/node_modules/.installed
+
+frontend-build: frontend-install
+	cd $(FRONTEND) && npm run build
 
 lint: install
 	cd $(BACKEND) && $(VENV)/bin/ruff check src tests && $(VENV)/bin/ruff format --check src tests && $(VENV)/bin/mypy src

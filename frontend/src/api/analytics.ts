@@ -1,45 +1,33 @@
-/** Aggregates behind the dashboard: GET /api/analytics/*. */
-import { getJson } from './http'
-import type { ModalityStat } from './types'
+/** Aggregates behind the dashboard: GET /api/analytics/* (maintained counters on the server). */
+import { apiGet } from './http'
+import type { ArchiveSummary, IngestBucket, Interval, ModalityStat, NameCount, TimeBucket } from './types'
 
-export type Period = 'day' | 'week' | 'month'
-
-export interface TimeBucket {
-  period_start: string
-  studies: number
-}
-
-export interface RankedName {
-  name: string
-  studies: number
-}
-
-export interface IngestPoint {
-  minute: string
-  instances: number
+export function getSummary(signal?: AbortSignal): Promise<ArchiveSummary> {
+  return apiGet('/api/analytics/summary', { signal })
 }
 
 export function getModalities(signal?: AbortSignal): Promise<ModalityStat[]> {
-  return getJson<ModalityStat[]>('/analytics/modalities', {}, signal)
+  return apiGet('/api/analytics/modalities', { signal })
 }
 
 export function getStudiesOverTime(
-  period: Period,
+  interval: Interval,
   dateFrom: string,
   dateTo: string,
   signal?: AbortSignal,
 ): Promise<TimeBucket[]> {
-  return getJson<TimeBucket[]>('/analytics/studies', { period, date_from: dateFrom, date_to: dateTo }, signal)
+  return apiGet('/api/analytics/studies', { query: { interval, date_from: dateFrom, date_to: dateTo }, signal })
 }
 
-export function getIngestRate(signal?: AbortSignal): Promise<IngestPoint[]> {
-  return getJson<IngestPoint[]>('/analytics/ingest', {}, signal)
+/** Stored per minute over the last `minutes` minutes, oldest first. */
+export function getIngestRate(minutes: number, signal?: AbortSignal): Promise<IngestBucket[]> {
+  return apiGet('/api/analytics/ingest', { query: { interval: 'minute', count: minutes }, signal })
 }
 
-export function getTopReferring(limit: number, signal?: AbortSignal): Promise<RankedName[]> {
-  return getJson<RankedName[]>('/analytics/referring', { limit }, signal)
+export function getTopReferring(limit: number, signal?: AbortSignal): Promise<NameCount[]> {
+  return apiGet('/api/analytics/referring', { query: { limit }, signal })
 }
 
-export function getTopInstitutions(limit: number, signal?: AbortSignal): Promise<RankedName[]> {
-  return getJson<RankedName[]>('/analytics/institutions', { limit }, signal)
+export function getTopInstitutions(limit: number, signal?: AbortSignal): Promise<NameCount[]> {
+  return apiGet('/api/analytics/institutions', { query: { limit }, signal })
 }

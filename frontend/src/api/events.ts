@@ -17,7 +17,7 @@ export function subscribeEvents(
   onEvent: (event: ArchiveEvent) => void,
   onState?: (state: ConnectionState) => void,
 ): () => void {
-  const source = new EventSource(apiUrl('/events'))
+  const source = new EventSource(apiUrl('/api/events'))
   const handle = (e: MessageEvent) => {
     let data: unknown = e.data
     try {
@@ -31,7 +31,8 @@ export function subscribeEvents(
   source.onopen = () => onState?.('open')
   source.onerror = () => onState?.(source.readyState === EventSource.CLOSED ? 'error' : 'connecting')
   source.onmessage = handle
-  // Named events the API may send; all of them mean "something changed".
-  for (const name of ['stored', 'ingest', 'instances', 'study', 'change']) source.addEventListener(name, handle)
+  // The API's named events: `instances_stored` after every ingest commit (any replica), `resync` when its
+  // listener reconnected and events may have been missed. (`ready` only says the stream is listening.)
+  for (const name of ['instances_stored', 'resync']) source.addEventListener(name, handle)
   return () => source.close()
 }

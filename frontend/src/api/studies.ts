@@ -1,9 +1,14 @@
 /** The study list and the study page: GET /api/studies and GET /api/studies/{uid}. */
-import { getJson } from './http'
-import type { StudyDetail, StudyPage } from './types'
+import { apiGet, type QueryOf } from './http'
+import type { StudyDetailRead, StudyPage } from './types'
 
-/** Query parameters of GET /api/studies; the study list keeps exactly these names in its URL. */
-export interface StudyQuery {
+type ApiStudyQuery = QueryOf<'/api/studies'>
+
+/**
+ * Query parameters of GET /api/studies; the study list keeps exactly these names in its URL. `sort` is a plain
+ * string here because it comes from the URL: an unknown key is the API's to reject (400, shown to the user).
+ */
+export interface StudyQuery extends Omit<ApiStudyQuery, 'sort' | 'modality'> {
   mrn?: string
   accession?: string
   name?: string
@@ -18,9 +23,9 @@ export interface StudyQuery {
 }
 
 export function searchStudies(query: StudyQuery, signal?: AbortSignal): Promise<StudyPage> {
-  return getJson<StudyPage>('/studies', { ...query }, signal)
+  return apiGet('/api/studies', { query: query as ApiStudyQuery, signal })
 }
 
-export function getStudy(studyInstanceUid: string, signal?: AbortSignal): Promise<StudyDetail> {
-  return getJson<StudyDetail>(`/studies/${encodeURIComponent(studyInstanceUid)}`, {}, signal)
+export function getStudy(studyInstanceUid: string, signal?: AbortSignal): Promise<StudyDetailRead> {
+  return apiGet('/api/studies/{study_instance_uid}', { path: { study_instance_uid: studyInstanceUid }, signal })
 }

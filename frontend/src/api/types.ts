@@ -1,46 +1,15 @@
-/**
- * The portal API's types. PROVISIONAL until the API's OpenAPI lands: then these become aliases of the
- * generated schema (src/api/schema.d.ts, `npm run gen:api`).
- */
-export interface StudyRead {
-  study_instance_uid: string
-  patient_name: string | null
-  patient_id: string | null
-  patient_birth_date: string | null
-  patient_sex: string | null
-  accession_number: string | null
-  study_date: string | null
-  study_time: string | null
-  modalities: string[]
-  study_description: string | null
-  referring_physician_name: string | null
-  number_of_series: number
-  number_of_instances: number
-}
+/** Named types of the portal API, from its OpenAPI document (schema.d.ts is generated: `npm run gen:api`). */
+import type { components } from './schema'
 
-export interface StudyPage {
-  items: StudyRead[]
-  next_cursor: string | null
-  prev_cursor: string | null
-  total: number
-  total_is_estimate: boolean
-}
+type Schemas = components['schemas']
 
-export interface SeriesRead {
-  series_instance_uid: string
-  series_number: number | null
-  modality: string | null
-  series_description: string | null
-  number_of_instances: number
-}
-
-export interface StudyDetail extends StudyRead {
-  series: SeriesRead[]
-}
-
-export interface ModalityStat {
-  modality: string
-  studies: number
-  instances: number
-  bytes: number
-}
+export type StudyRead = Schemas['StudyRead']
+export type StudyPage = Schemas['StudyPage']
+export type SeriesRead = Schemas['SeriesRead']
+export type StudyDetailRead = Schemas['StudyDetailRead']
+export type ModalityStat = Schemas['ModalityStat']
+export type ArchiveSummary = Schemas['ArchiveSummary']
+export type TimeBucket = Schemas['TimeBucket']
+export type IngestBucket = Schemas['IngestBucket']
+export type NameCount = Schemas['NameCount']
+export type Interval = Schemas['Interval']

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react'
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react'
 
 export interface ApiState<T> {
   data: T | undefined
@@ -19,7 +19,9 @@ export function useApi<T>(call: (signal: AbortSignal) => Promise<T>, key: string
   const [tick, setTick] = useState(0)
   const quietRef = useRef(false)
   const callRef = useRef(call)
-  callRef.current = call
+  useLayoutEffect(() => {
+    callRef.current = call
+  })
 
   useEffect(() => {
     const ctrl = new AbortController()

@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useLayoutEffect, useRef, useState } from 'react'
 
 import { type ArchiveEvent, type ConnectionState, subscribeEvents } from '../api/events'
 import { config } from '../config'
@@ -10,7 +10,9 @@ import { config } from '../config'
 export function useLiveEvents(onChange: (event: ArchiveEvent) => void): ConnectionState {
   const [state, setState] = useState<ConnectionState>('connecting')
   const cb = useRef(onChange)
-  cb.current = onChange
+  useLayoutEffect(() => {
+    cb.current = onChange
+  })
 
   useEffect(() => {
     let timer: ReturnType<typeof setTimeout> | undefined

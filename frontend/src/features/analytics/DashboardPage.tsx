@@ -4,16 +4,17 @@ import {
   getIngestRate,
   getModalities,
   getStudiesOverTime,
+  getSummary,
   getTopInstitutions,
   getTopReferring,
-  type Period,
-  type RankedName,
 } from '../../api/analytics'
+import type { Interval, NameCount } from '../../api/types'
 import { formatBytes, formatCount, formatPersonName, isoDay } from '../../components/format'
 import { ErrorState, Loading } from '../../components/States'
 import { useApi } from '../../hooks/useApi'
 import { useLiveEvents } from '../../hooks/useLiveEvents'
-import { ChartCanvas, PALETTE } from './ChartCanvas'
+import { ChartCanvas } from './ChartCanvas'
+import { PALETTE } from './palette'
 
 const RANGES: { id: string; label: string; days: number }[] = [
   { id: '30d', label: 'Last 30 days', days: 30 },
@@ -29,33 +30,31 @@ function rangeDates(days: number): [string, string] {
 }
 
 export default function DashboardPage() {
-  const [period, setPeriod] = useState<Period>('day')
+  const [interval, setBucket] = useState<Interval>('day')
   const [range, setRange] = useState('30d')
   const days = RANGES.find((r) => r.id === range)?.days ?? 30
   const [dateFrom, dateTo] = rangeDates(days)
 
+  const summary = useApi((s) => getSummary(s), 'summary')
   const modalities = useApi((s) => getModalities(s), 'modalities')
   const overTime = useApi(
-    (s) => getStudiesOverTime(period, dateFrom, dateTo, s),
-    `${period}:${dateFrom}:${dateTo}`,
+    (s) => getStudiesOverTime(interval, dateFrom, dateTo, s),
+    `${interval}:${dateFrom}:${dateTo}`,
   )
-  const ingest = useApi((s) => getIngestRate(s), 'ingest')
+  const ingest = useApi((s) => getIngestRate(60, s), 'ingest')
   const referring = useApi((s) => getTopReferring(10, s), 'referring')
   const institutions = useApi((s) => getTopInstitutions(10, s), 'institutions')
   const [updatedAt, setUpdatedAt] = useState<Date>()
 
   const live = useLiveEvents(
     useCallback(() => {
-      for (const a of [modalities, overTime, ingest, referring, institutions]) a.reload(true)
+      for (const a of [summary, modalities, overTime, ingest, referring, institutions]) a.reload(true)
       setUpdatedAt(new Date())
-    }, [modalities, overTime, ingest, referring, institutions]),
+    }, [summary, modalities, overTime, ingest, referring, institutions]),
   )
 
   const stats = modalities.data ?? []
-  const totals = stats.reduce(
-    (t, m) => ({ studies: t.studies + m.studies, instances: t.instances + m.instances, bytes: t.bytes + m.bytes }),
-    { studies: 0, instances: 0, bytes: 0 },
-  )
+  const totals = summary.data
   const labels = stats.map((m) => m.modality)
   const colors = stats.map((_, i) => PALETTE[i % PALETTE.length])
 
@@ -75,14 +74,14 @@ export default function DashboardPage() {
   const timeChart = useMemo(() => {
     const rows = overTime.data ?? []
     return {
-      labels: rows.map((r) => r.period_start.slice(0, period === 'month' ? 7 : 10)),
+      labels: rows.map((r) => r.start.slice(0, interval === 'month' ? 7 : 10)),
       datasets: [{ label: 'Studies', data: rows.map((r) => r.studies), backgroundColor: PALETTE[0] }],
     }
-  }, [overTime.data, period])
+  }, [overTime.data, interval])
   const ingestChart = useMemo(() => {
     const rows = ingest.data ?? []
     return {
-      labels: rows.map((r) => r.minute.slice(11, 16)),
+      labels: rows.map((r) => r.start.slice(11, 16)),
       datasets: [
         {
           label: 'Instances per minute',
@@ -108,9 +107,9 @@ export default function DashboardPage() {
       </div>
 
       <div className="tiles" aria-live="polite">
-        <Tile label="Studies (by modality)" value={formatCount(totals.studies)} testId="total-studies" />
-        <Tile label="Instances" value={formatCount(totals.instances)} testId="total-instances" />
-        <Tile label="Storage" value={formatBytes(totals.bytes)} testId="total-bytes" />
+        <Tile label="Studies" value={formatCount(totals?.studies)} testId="total-studies" />
+        <Tile label="Instances" value={formatCount(totals?.instances)} testId="total-instances" />
+        <Tile label="Storage" value={formatBytes(totals?.bytes)} testId="total-bytes" />
       </div>
 
       <div className="cards">
@@ -171,24 +170,20 @@ export default function DashboardPage() {
 
         <Card title="Studies over time" id="time-card" wide>
           <div className="controls">
-            <label>
-              Per{' '}
-              <select value={period} onChange={(e) => setPeriod(e.target.value as Period)}>
-                <option value="day">day</option>
-                <option value="week">week</option>
-                <option value="month">month</option>
-              </select>
-            </label>
-            <label>
-              Period{' '}
-              <select value={range} onChange={(e) => setRange(e.target.value)}>
-                {RANGES.map((r) => (
-                  <option key={r.id} value={r.id}>
-                    {r.label}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <label htmlFor="dash-interval">Per</label>
+            <select id="dash-interval" value={interval} onChange={(e) => setBucket(e.target.value as Interval)}>
+              <option value="day">day</option>
+              <option value="week">week</option>
+              <option value="month">month</option>
+            </select>
+            <label htmlFor="dash-range">Period</label>
+            <select id="dash-range" value={range} onChange={(e) => setRange(e.target.value)}>
+              {RANGES.map((r) => (
+                <option key={r.id} value={r.id}>
+                  {r.label}
+                </option>
+              ))}
+            </select>
           </div>
           {overTime.error ? (
             <ErrorState error={overTime.error} onRetry={() => overTime.reload()} />
@@ -196,13 +191,13 @@ export default function DashboardPage() {
             <ChartCanvas
               type="bar"
               data={timeChart}
-              label={`Studies per ${period}, ${dateFrom} to ${dateTo}`}
+              label={`Studies per ${interval}, ${dateFrom} to ${dateTo}`}
               options={{ plugins: { legend: { display: false } } }}
             />
           )}
         </Card>
 
-        <Card title="Ingest rate (last hour)" id="ingest-card" wide>
+        <Card title="Ingest rate (instances per minute, last hour, UTC)" id="ingest-card" wide>
           {ingest.error ? (
             <ErrorState error={ingest.error} onRetry={() => ingest.reload()} />
           ) : (
@@ -255,7 +250,7 @@ function Ranking({
   state,
   person,
 }: {
-  state: { data: RankedName[] | undefined; error: unknown; reload: (q?: boolean) => void }
+  state: { data: NameCount[] | undefined; error: unknown; reload: (q?: boolean) => void }
   person?: boolean
 }) {
   if (state.error) return <ErrorState error={state.error} onRetry={() => state.reload()} />

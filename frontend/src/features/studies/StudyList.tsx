@@ -12,7 +12,7 @@ interface Column {
   numeric?: boolean
 }
 
-export const COLUMNS: Column[] = [
+const COLUMNS: Column[] = [
   { id: 'patient_name', label: 'Patient name', sort: 'patient_name' },
   { id: 'patient_id', label: 'MRN', sort: 'patient_id' },
   { id: 'patient_birth_date', label: 'Birth date / sex', sort: 'patient_birth_date' },

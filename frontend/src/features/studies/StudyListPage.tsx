@@ -8,7 +8,7 @@ import { useApi } from '../../hooks/useApi'
 import { useLiveEvents } from '../../hooks/useLiveEvents'
 import { StudyFilters } from './StudyFilters'
 import { StudyList } from './StudyList'
-import { filterKey, PAGE_SIZES, parseQuery, toSearchParams } from './studyQuery'
+import { DEFAULT_LIMIT, filterKey, PAGE_SIZES, parseQuery, toSearchParams } from './studyQuery'
 
 export default function StudyListPage() {
   const [searchParams, setSearchParams] = useSearchParams()
@@ -49,11 +49,13 @@ export default function StudyListPage() {
             value={query.limit}
             onChange={(e) => go({ ...query, cursor: undefined, limit: Number(e.target.value) })}
           >
-            {PAGE_SIZES.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
+            {[...new Set([...PAGE_SIZES, query.limit ?? DEFAULT_LIMIT])]
+              .sort((a, b) => a - b)
+              .map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
           </select>
         </label>
       </div>

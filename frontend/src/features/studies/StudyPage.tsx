@@ -9,11 +9,12 @@ import { useApi } from '../../hooks/useApi'
 
 export default function StudyPage() {
   const { studyInstanceUID = '' } = useParams()
-  const { data: study, error, reload } = useApi((signal) => getStudy(studyInstanceUID, signal), studyInstanceUID)
+  const { data: detail, error, reload } = useApi((signal) => getStudy(studyInstanceUID, signal), studyInstanceUID)
   const viewerPath = `/viewer/${encodeURIComponent(studyInstanceUID)}`
 
   if (error) return <ErrorState error={error} onRetry={() => reload()} />
-  if (!study) return <Loading label="Loading study…" />
+  if (!detail) return <Loading label="Loading study…" />
+  const study = detail.study
 
   return (
     <article className="page study-page" aria-labelledby="study-title">
@@ -37,8 +38,10 @@ export default function StudyPage() {
               value={`${formatDate(study.study_date)} ${formatTime(study.study_time)}`.trim()}
             />
             <Fact label="Accession" value={study.accession_number} />
+            <Fact label="Study ID" value={detail.study_id} />
             <Fact label="Modalities" value={study.modalities?.join(', ')} />
             <Fact label="Referring physician" value={formatPersonName(study.referring_physician_name)} />
+            <Fact label="Institution" value={study.institution_name} />
             <Fact label="Series" value={formatCount(study.number_of_series)} />
             <Fact label="Instances" value={formatCount(study.number_of_instances)} />
           </dl>
@@ -50,7 +53,7 @@ export default function StudyPage() {
 
       <h2 id="series-title">Series</h2>
       <ul className="series-grid" aria-labelledby="series-title">
-        {study.series.map((s) => (
+        {detail.series.map((s) => (
           <SeriesCard key={s.series_instance_uid} studyUid={study.study_instance_uid} series={s} />
         ))}
       </ul>
