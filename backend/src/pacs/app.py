@@ -90,4 +90,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from pacs.dicomweb.routes import router as dicomweb_router
 
     app.include_router(dicomweb_router, prefix="/dicom-web")
+
+    from pacs.portal.destinations import router as destinations_router
+
+    app.include_router(destinations_router, prefix="/api/dimse/destinations")
+
+    from pacs.portal.routes import router as portal_router
+
+    app.include_router(portal_router, prefix="/api", tags=["portal"])
     return app

@@ -1,0 +1,184 @@
+"""Portal: maintained analytics counters, and the index the study list's ``study_time`` sort needs.
+
+Counters are kept by statement-level triggers on ``studies`` and ``series`` (with transition tables), so every
+write path is counted (ingest, bulk synthetic loads, deletes) without touching ``pacs.index.writes``. To keep
+concurrent ingest free of hot-row locks the triggers only *append* aggregated deltas to ``analytics_deltas``;
+readers fold the pending deltas into ``analytics_counters`` (one folder at a time, under a transaction-scoped
+advisory lock, which works behind a transaction pooler) and then read the counters.
+
+Dimensions (``analytics_counters.dimension``; ``key``):
+- ``total`` (``''``): studies, instances, bytes in the archive
+- ``modality`` (Modality): studies that contain it, instances and bytes of its series
+- ``study_date`` (StudyDate, ``YYYYMMDD``): studies
+- ``referring`` (ReferringPhysicianName), ``institution`` (InstitutionName): studies
+- ``ingest_minute`` (``YYYY-MM-DDTHH:MM`` UTC) and ``ingest_day`` (``YYYY-MM-DD`` UTC): studies created,
+  instances and bytes added
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-29
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+_STUDY_DELTAS = """
+        INSERT INTO analytics_deltas (dimension, key, studies, instances, bytes)
+        SELECT dimension, key, sum(s), sum(i), sum(b) FROM (
+            SELECT 'total' AS dimension, '' AS key, sign AS s, sign * number_of_instances AS i,
+                   sign * size_bytes AS b FROM d
+            UNION ALL SELECT 'modality', m, sign, 0, 0 FROM d, unnest(d.modalities_in_study) AS m WHERE m <> ''
+            UNION ALL SELECT 'study_date', study_date, sign, 0, 0 FROM d
+            UNION ALL SELECT 'referring', referring_physician_name, sign, 0, 0 FROM d
+                WHERE referring_physician_name <> ''
+            UNION ALL SELECT 'institution', institution_name, sign, 0, 0 FROM d WHERE institution_name <> ''
+            UNION ALL SELECT 'ingest_minute', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'),
+                   CASE WHEN op = 'INSERT' THEN sign ELSE 0 END, sign * number_of_instances, sign * size_bytes
+                FROM d WHERE op <> 'DELETE'
+            UNION ALL SELECT 'ingest_day', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                   CASE WHEN op = 'INSERT' THEN sign ELSE 0 END, sign * number_of_instances, sign * size_bytes
+                FROM d WHERE op <> 'DELETE'
+        ) x
+        GROUP BY dimension, key
+        HAVING sum(s) <> 0 OR sum(i) <> 0 OR sum(b) <> 0
+"""
+
+_SERIES_DELTAS = """
+        INSERT INTO analytics_deltas (dimension, key, studies, instances, bytes)
+        SELECT 'modality', modality, 0, sum(sign * number_of_instances), sum(sign * size_bytes)
+        FROM d WHERE modality <> ''
+        GROUP BY modality
+        HAVING sum(sign * number_of_instances) <> 0 OR sum(sign * size_bytes) <> 0
+"""
+
+
+def _trigger_function(name: str, columns: str, body: str) -> str:
+    """A plpgsql trigger function: ``d`` = new rows (+1) and old rows (-1) of the firing statement."""
+    return f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        DECLARE
+            src text;
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                src := 'SELECT 1::bigint AS sign, {columns} FROM new_rows';
+            ELSIF TG_OP = 'DELETE' THEN
+                src := 'SELECT -1::bigint AS sign, {columns} FROM old_rows';
+            ELSE
+                src := 'SELECT 1::bigint AS sign, {columns} FROM new_rows '
+                       'UNION ALL SELECT -1::bigint, {columns} FROM old_rows';
+            END IF;
+            EXECUTE 'WITH d AS MATERIALIZED (SELECT s.*, $1::text AS op FROM (' || src || ') s) ' || $body$
+            {body}
+            $body$ USING TG_OP;
+            RETURN NULL;
+        END
+        $fn$;
+    """
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+        CREATE INDEX studies_study_time ON studies (study_time, id);
+
+        CREATE TABLE analytics_counters (
+            dimension   text NOT NULL,
+            key         text NOT NULL,
+            studies     bigint NOT NULL DEFAULT 0,
+            instances   bigint NOT NULL DEFAULT 0,
+            bytes       bigint NOT NULL DEFAULT 0,
+            PRIMARY KEY (dimension, key)
+        );
+        CREATE INDEX analytics_counters_top ON analytics_counters (dimension, studies DESC, key);
+
+        CREATE TABLE analytics_deltas (
+            id          bigserial PRIMARY KEY,
+            dimension   text NOT NULL,
+            key         text NOT NULL,
+            studies     bigint NOT NULL DEFAULT 0,
+            instances   bigint NOT NULL DEFAULT 0,
+            bytes       bigint NOT NULL DEFAULT 0
+        );
+        """
+    )
+    study_cols = (
+        "number_of_instances, size_bytes, modalities_in_study, study_date, "
+        "referring_physician_name, institution_name"
+    )
+    op.execute(_trigger_function("analytics_studies_delta", study_cols, _STUDY_DELTAS))
+    op.execute(
+        _trigger_function(
+            "analytics_series_delta", "modality, number_of_instances, size_bytes", _SERIES_DELTAS
+        )
+    )
+    op.execute(
+        """
+        CREATE FUNCTION analytics_reset() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+            TRUNCATE analytics_counters, analytics_deltas;
+            RETURN NULL;
+        END
+        $fn$;
+
+        CREATE TRIGGER analytics_studies_ins AFTER INSERT ON studies
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_delta();
+        CREATE TRIGGER analytics_studies_upd AFTER UPDATE ON studies
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_delta();
+        CREATE TRIGGER analytics_studies_del AFTER DELETE ON studies
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_delta();
+        CREATE TRIGGER analytics_studies_trunc AFTER TRUNCATE ON studies
+            FOR EACH STATEMENT EXECUTE FUNCTION analytics_reset();
+
+        CREATE TRIGGER analytics_series_ins AFTER INSERT ON series
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_delta();
+        CREATE TRIGGER analytics_series_upd AFTER UPDATE ON series
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_delta();
+        CREATE TRIGGER analytics_series_del AFTER DELETE ON series
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_delta();
+        """
+    )
+    # Existing archives: start the counters from what is there (ingest history is not reconstructed).
+    op.execute(
+        """
+        INSERT INTO analytics_counters (dimension, key, studies, instances, bytes)
+        SELECT 'total', '', count(*), coalesce(sum(number_of_instances), 0), coalesce(sum(size_bytes), 0)
+        FROM studies HAVING count(*) > 0;
+        INSERT INTO analytics_counters (dimension, key, studies)
+        SELECT 'study_date', study_date, count(*) FROM studies GROUP BY study_date;
+        INSERT INTO analytics_counters (dimension, key, studies)
+        SELECT 'referring', referring_physician_name, count(*) FROM studies
+        WHERE referring_physician_name <> '' GROUP BY referring_physician_name;
+        INSERT INTO analytics_counters (dimension, key, studies)
+        SELECT 'institution', institution_name, count(*) FROM studies
+        WHERE institution_name <> '' GROUP BY institution_name;
+        INSERT INTO analytics_counters (dimension, key, studies, instances, bytes)
+        SELECT 'modality', m.modality, coalesce(st.n, 0), m.i, m.b FROM
+            (SELECT modality, sum(number_of_instances) AS i, sum(size_bytes) AS b FROM series
+             WHERE modality <> '' GROUP BY modality) m
+            LEFT JOIN (SELECT x AS modality, count(*) AS n FROM studies, unnest(modalities_in_study) AS x
+                       GROUP BY x) st USING (modality);
+        """
+    )
+
+
+def downgrade() -> None:
+    op.execute(
+        """
+        DROP TRIGGER IF EXISTS analytics_studies_ins ON studies;
+        DROP TRIGGER IF EXISTS analytics_studies_upd ON studies;
+        DROP TRIGGER IF EXISTS analytics_studies_del ON studies;
+        DROP TRIGGER IF EXISTS analytics_studies_trunc ON studies;
+        DROP TRIGGER IF EXISTS analytics_series_ins ON series;
+        DROP TRIGGER IF EXISTS analytics_series_upd ON series;
+        DROP TRIGGER IF EXISTS analytics_series_del ON series;
+        DROP FUNCTION IF EXISTS analytics_studies_delta(), analytics_series_delta(), analytics_reset();
+        DROP TABLE IF EXISTS analytics_counters, analytics_deltas;
+        DROP INDEX IF EXISTS studies_study_time;
+        """
+    )

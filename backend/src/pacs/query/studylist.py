@@ -1,0 +1,291 @@
+"""The portal's study list on the QIDO-RS query engine, with keyset sorting and signed cursors.
+
+Filters become DICOM keys and go through :func:`pacs.query.engine.build_spec` (PS3.4 C.2.2.2 matching), exactly
+as a QIDO-RS ``/studies`` search would, so the two cannot drift apart:
+
+=============  ============================  =====================================================
+parameter      DICOM keyword                 matching
+=============  ============================  =====================================================
+mrn            PatientID                     single value, ``*``/``?`` wildcards
+accession      AccessionNumber               single value, wildcards
+name           PatientName                   case/accent-insensitive; no wildcard: word-prefix fuzzy
+modality       ModalitiesInStudy             any of several (repeatable parameter)
+date_from/to   StudyDate                     range ``from-to`` (either end open)
+description    StudyDescription              case/accent-insensitive; no wildcard: contains
+referring      ReferringPhysicianName        as name
+=============  ============================  =====================================================
+
+>>> f = StudyFilter(name="müller", modality=("CT", "MR"), date_from="2024-01-01")
+>>> sorted(f.dicom_keys().items())
+[('ModalitiesInStudy', 'CT\\\\MR'), ('PatientName', 'müller'), ('StudyDate', '20240101-')]
+>>> StudyFilter(description="chest").dicom_keys()
+{'StudyDescription': '*chest*'}
+>>> parse_sort("-patient_name")
+('patient_name', True)
+>>> signer = CursorSigner("k")
+>>> signer.decode(signer.encode(Cursor("study_date", False, ["20240101", "0800", 7])))
+Cursor(sort='study_date', backward=False, key=['20240101', '0800', 7])
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from pacs.exceptions import BadRequestError, NotFoundError
+from pacs.index import analytics as analytics_index
+from pacs.index import studylist as index
+from pacs.query.engine import Level, SearchSpec, build_spec
+
+#: Sort name (API) -> index columns it orders by (``id`` is always appended as the tie-breaker).
+SORTS: dict[str, tuple[str, ...]] = {
+    "patient_name": ("patient_name_norm",),
+    "patient_id": ("patient_id",),
+    "patient_birth_date": ("patient_birth_date",),
+    "patient_sex": ("patient_sex",),
+    "accession_number": ("accession_number",),
+    "study_date": ("study_date", "study_time"),
+    "study_time": ("study_time",),
+    "modalities": ("modalities_in_study",),
+    "study_description": ("study_description_norm",),
+    "referring_physician_name": ("referring_physician_name_norm",),
+    "number_of_series": ("number_of_series",),
+    "number_of_instances": ("number_of_instances",),
+    "study_instance_uid": ("study_instance_uid",),
+}
+SORT_VALUES = [name for s in SORTS for name in (s, f"-{s}")]
+DEFAULT_SORT = "-study_date"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+#: Totals up to this many matches are counted exactly; above, the planner's estimate is given.
+COUNT_CAP = 1000
+
+_WILDCARD = re.compile(r"[*?]")
+
+
+def parse_date(name: str, value: str | None) -> str | None:
+    """``YYYY-MM-DD`` -> DICOM DA ``YYYYMMDD``; anything else is a 400."""
+    if value is None or not value.strip():
+        return None
+    v = value.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+        raise BadRequestError(f"{name}: {value!r} is not a date; use YYYY-MM-DD")
+    try:
+        return date.fromisoformat(v).strftime("%Y%m%d")
+    except ValueError as exc:
+        raise BadRequestError(f"{name}: {value!r} is not a valid calendar date") from exc
+
+
+@dataclass(frozen=True)
+class StudyFilter:
+    mrn: str | None = None
+    accession: str | None = None
+    name: str | None = None
+    modality: tuple[str, ...] = ()
+    date_from: str | None = None  # YYYY-MM-DD
+    date_to: str | None = None
+    description: str | None = None
+    referring: str | None = None
+
+    def dicom_keys(self) -> dict[str, str]:
+        """The filter as QIDO-RS keys (``{keyword: value}``)."""
+        keys: dict[str, str] = {}
+        for keyword, value in (
+            ("PatientID", self.mrn),
+            ("AccessionNumber", self.accession),
+            ("PatientName", self.name),
+            ("ReferringPhysicianName", self.referring),
+        ):
+            if value and value.strip():
+                keys[keyword] = value.strip()
+        if self.description and self.description.strip():
+            d = self.description.strip()
+            keys["StudyDescription"] = d if _WILDCARD.search(d) else f"*{d}*"
+        mods = [m.strip().upper() for m in self.modality if m and m.strip()]
+        for m in mods:
+            if not re.fullmatch(r"[A-Z0-9_ ]{1,16}", m):
+                raise BadRequestError(f"modality: {m!r} is not a DICOM modality code (CS, e.g. CT)")
+        if mods:
+            keys["ModalitiesInStudy"] = "\\".join(dict.fromkeys(mods))
+        lo = parse_date("date_from", self.date_from)
+        hi = parse_date("date_to", self.date_to)
+        if lo and hi and lo > hi:
+            raise BadRequestError(f"date_from {self.date_from} is after date_to {self.date_to}")
+        if lo or hi:
+            keys["StudyDate"] = f"{lo or ''}-{hi or ''}"
+        return keys
+
+    def spec(self) -> SearchSpec:
+        spec, _ = build_spec(
+            Level.STUDY, self.dicom_keys(), fuzzy=True, insensitive=frozenset({"StudyDescription"})
+        )
+        return spec
+
+
+def parse_sort(sort: str | None) -> tuple[str, bool]:
+    """``"-study_date"`` -> ``("study_date", True)``; unknown keys are a 400 listing the valid ones."""
+    raw = (sort or DEFAULT_SORT).strip()
+    descending = raw.startswith("-")
+    name = raw.lstrip("-+ ")
+    if name not in SORTS:
+        raise BadRequestError(
+            f"sort: {sort!r} is not a sortable field; use one of {', '.join(SORTS)} (prefix '-' for descending)"
+        )
+    return name, descending
+
+
+@dataclass
+class Cursor:
+    sort: str  # as given, with the '-' prefix
+    backward: bool
+    key: list[Any]
+
+
+class CursorSigner:
+    """Opaque, HMAC-SHA256-signed cursors: ``base64url(json).base64url(mac)``."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(("pacs-cursor:" + secret).encode()).digest()
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()[:18]
+
+    def encode(self, cursor: Cursor) -> str:
+        body = json.dumps(
+            {"s": cursor.sort, "b": cursor.backward, "k": cursor.key}, separators=(",", ":")
+        ).encode()
+        return f"{_b64(body)}.{_b64(self._mac(body))}"
+
+    def decode(self, token: str) -> Cursor:
+        bad = BadRequestError(
+            "cursor: not a cursor this server issued (forged, truncated or signed with another secret); "
+            "drop the cursor parameter to start from the first page"
+        )
+        try:
+            body_s, _, mac_s = token.partition(".")
+            body, mac = _unb64(body_s), _unb64(mac_s)
+        except (binascii.Error, ValueError) as exc:
+            raise bad from exc
+        if not mac or not hmac.compare_digest(mac, self._mac(body)):
+            raise bad
+        try:
+            data = json.loads(body)
+            return Cursor(str(data["s"]), bool(data["b"]), list(data["k"]))
+        except (ValueError, KeyError, TypeError) as exc:  # pragma: no cover - signed by us
+            raise bad from exc
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class StudyListPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    prev_cursor: str | None
+    total: int
+    total_is_estimate: bool
+    sort: str
+    limit: int
+
+
+@dataclass
+class StudyDetail:
+    study: dict[str, Any]
+    series: list[dict[str, Any]] = field(default_factory=list)
+
+
+class StudyListService:
+    """The study list and the study page (called by the portal API)."""
+
+    def __init__(self, engine: Engine, secret_key: str, *, count_cap: int = COUNT_CAP) -> None:
+        self.engine = engine
+        self.signer = CursorSigner(secret_key)
+        self.count_cap = count_cap
+
+    def page(
+        self,
+        flt: StudyFilter,
+        *,
+        sort: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> StudyListPage:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadRequestError(f"limit: {limit} is not a page size; use 1 to {MAX_LIMIT}")
+        name, descending = parse_sort(sort)
+        sort_s = f"-{name}" if descending else name
+        spec = flt.spec()
+        cur = self.signer.decode(cursor) if cursor else None
+        if cur is not None and cur.sort != sort_s:
+            raise BadRequestError(
+                f"cursor: it pages a list sorted by {cur.sort!r}, not {sort_s!r}; drop the cursor when "
+                "changing the sort"
+            )
+        order = SORTS[name]
+        backward = cur.backward if cur else False
+        with self.engine.begin() as conn:
+            rows = index.page(
+                conn,
+                spec,
+                order,
+                descending=descending,
+                after=cur.key if cur else None,
+                backward=backward,
+                limit=limit,
+            )
+            more = len(rows) > limit
+            rows = rows[:limit]
+            if backward:
+                rows.reverse()
+            total, estimated = self._total(conn, spec)
+        has_next = more if not backward else True
+        has_prev = (cur is not None) if not backward else more
+        next_c = prev_c = None
+        if rows and has_next:
+            next_c = self.signer.encode(Cursor(sort_s, False, rows[-1]["_key"]))
+        if rows and has_prev:
+            prev_c = self.signer.encode(Cursor(sort_s, True, rows[0]["_key"]))
+        if not rows and cur is not None:
+            # Walked off an end (rows were deleted meanwhile): offer the way back.
+            if backward:
+                next_c = self.signer.encode(Cursor(sort_s, False, cur.key)) if cur.key else None
+            else:
+                prev_c = self.signer.encode(Cursor(sort_s, True, cur.key))
+        for r in rows:
+            r.pop("_key", None)
+        return StudyListPage(rows, next_c, prev_c, total, estimated, sort_s, limit)
+
+    def _total(self, conn: Any, spec: SearchSpec) -> tuple[int, bool]:
+        if not spec.conditions:
+            return analytics_index.total_studies(conn), False
+        n = index.count_capped(conn, spec, self.count_cap)
+        if n <= self.count_cap:
+            return n, False
+        return max(index.estimate(conn, spec), n), True
+
+    def detail(self, study_instance_uid: str) -> StudyDetail:
+        from pacs.dicom.uid import is_valid_uid
+
+        if not is_valid_uid(study_instance_uid):
+            raise BadRequestError(f"{study_instance_uid!r} is not a valid Study Instance UID")
+        with self.engine.connect() as conn:
+            row = index.study(conn, study_instance_uid)
+            if row is None:
+                raise NotFoundError(f"study {study_instance_uid} is not in the archive")
+            series = index.series_of(conn, row.pop("id"))
+        return StudyDetail(row, series)
