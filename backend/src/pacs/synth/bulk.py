@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.config import disable_value_validation
 from sqlalchemy import Engine, create_engine
 
 from pacs.dicom.attributes import instance_record
@@ -214,7 +215,7 @@ _ID_FIELDS = {
 
 def _template(study: StudyPlan, series: SeriesPlan, n: int, shared: SharedObject) -> Template:
     st, se = _sentinel_plans(study, series)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), disable_value_validation():
         warnings.simplefilter("ignore")
         data = to_bytes(dataset(st, se, n, with_pixels=False))
         ds = pydicom.dcmread(BytesIO(data), defer_size=4096)  # as ingest parses (pacs.ingest.parse_part10)
