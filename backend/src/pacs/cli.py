@@ -109,12 +109,17 @@ def synth(
     instances_per_series: int = typer.Option(1, help="Bulk: instances indexed per series."),
     chunk: int = typer.Option(2000, help="Bulk: studies per transaction (the unit of resumption)."),
     workers: int = typer.Option(0, help="Bulk: worker processes (0: one per core)."),
+    defer_indexes: bool | None = typer.Option(
+        None,
+        "--defer-indexes/--keep-indexes",
+        help="Bulk: build secondary indexes once at the end (default: from 50,000 studies).",
+    ),
 ) -> None:
     """Synthetic, fictitious DICOM studies (Faker): files, the archive via ingest, or a bulk index."""
     _logging()
     settings = get_settings()
     if bulk:
-        _bulk(studies, seed, instances_per_series, chunk, workers)
+        _bulk(studies, seed, instances_per_series, chunk, workers, defer_indexes)
         return
     if out is None and not to_archive:
         raise typer.BadParameter("say where the studies go: --out DIR and/or --to-archive (or use --bulk)")
@@ -139,7 +144,9 @@ def synth(
         raise typer.Exit(1)
 
 
-def _bulk(studies: int, seed: int, instances_per_series: int, chunk: int, workers: int) -> None:
+def _bulk(
+    studies: int, seed: int, instances_per_series: int, chunk: int, workers: int, defer: bool | None = None
+) -> None:
     from pacs.synth.run import bulk_load
 
     report = bulk_load(
@@ -150,6 +157,7 @@ def _bulk(studies: int, seed: int, instances_per_series: int, chunk: int, worker
         chunk_studies=chunk,
         workers=workers or None,
         console=console,
+        defer_indexes=defer,
     )
     console.print(
         f"[green]bulk: {report.studies:,} studies ({report.skipped_chunks} chunks already there), "

@@ -7,6 +7,8 @@ it is either entirely visible or absent, which is what makes the bulk load resum
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -74,3 +76,61 @@ def database_size(conn: Connection) -> int:
 
 def announce(conn: Connection, count: int, study_uids: list[str]) -> None:
     notify(conn, {"type": "instances_stored", "count": count, "studies": study_uids[:50], "bulk": True})
+
+
+# -- deferred secondary indexes ------------------------------------------------------------------------------
+# A large load is much faster when the secondary (non-unique) indexes are built once at the end instead of
+# maintained row by row. Their definitions are kept in the ``studies`` table's comment while they are away, in
+# the same transaction that drops them, so an interrupted load still knows what to rebuild when it resumes.
+# Unique indexes (UIDs, patient identity) and primary keys always stay: they keep the load correct.
+
+_TABLES = ("patients", "studies", "series", "instances")
+_PENDING = "pacs-bulk-deferred-indexes:"
+
+
+def pending_indexes(conn: Connection) -> list[str]:
+    comment = conn.execute(text("SELECT obj_description('studies'::regclass, 'pg_class')")).scalar()
+    if not comment or not comment.startswith(_PENDING):
+        return []
+    return list(json.loads(comment[len(_PENDING) :]))
+
+
+def _set_pending(conn: Connection, ddls: list[str]) -> None:
+    value = _PENDING + json.dumps(ddls) if ddls else None
+    quoted = conn.execute(text("SELECT quote_nullable(:v)"), {"v": value}).scalar_one()
+    conn.exec_driver_sql(f"COMMENT ON TABLE studies IS {quoted}")
+
+
+def defer_indexes(conn: Connection) -> list[str]:
+    """Drop the secondary indexes of the index tables; return every definition now pending."""
+    rows = conn.execute(
+        text(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
+            "WHERE t.relname = ANY(:tables) AND t.relnamespace = 'public'::regnamespace "
+            "AND NOT i.indisunique AND NOT i.indisprimary ORDER BY c.relname"
+        ),
+        {"tables": list(_TABLES)},
+    ).all()
+    pending = pending_indexes(conn)
+    pending += [ddl for _, ddl in rows if ddl not in pending]
+    _set_pending(conn, pending)
+    for name, _ in rows:
+        conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return pending
+
+
+def restore_indexes(conn: Connection, on_index: Callable[[str], None] | None = None) -> int:
+    """Build the pending secondary indexes (each in its own transaction); return how many were built.
+
+    ``conn`` must be in autocommit mode (a direct connection, not through a transaction pooler).
+    """
+    built = 0
+    conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
+    for ddl in pending_indexes(conn):
+        if on_index:
+            on_index(ddl)
+        conn.exec_driver_sql(ddl.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+        built += 1
+    _set_pending(conn, [])
+    return built

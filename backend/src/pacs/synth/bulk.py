@@ -449,7 +449,7 @@ _worker: dict[str, Any] = {}
 def _init_worker(job: BulkJob) -> None:
     _worker["job"] = job
     _worker["engine"] = create_engine(job.url, pool_size=1, connect_args={"prepare_threshold": None})
-    _worker["planner"] = Planner(job.seed, job.n_studies)
+    _worker["planner"] = Planner(job.seed, job.n_studies, job.instances_per_series)
     _worker["builder"] = RowBuilder(job.shared)
 
 
@@ -467,13 +467,10 @@ def load_chunk(chunk: int, patients: range) -> ChunkResult:
     from pacs.index import bulk as sql
 
     t0 = time.perf_counter()
-    job: BulkJob = _worker["job"]
     engine: Engine = _worker["engine"]
     planner: Planner = _worker["planner"]
     builder: RowBuilder = _worker["builder"]
-    studies = [
-        cap_series(s, job.instances_per_series) for p in patients for s in planner.studies_of_patient(p)
-    ]
+    studies = [s for p in patients for s in planner.studies_of_patient(p)]
     uids = [s.uid for s in studies]
     with engine.begin() as conn:
         existing = sql.count_existing_studies(conn, uids)

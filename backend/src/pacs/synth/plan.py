@@ -178,15 +178,19 @@ def _study_datetime(rng: random.Random, day: date) -> tuple[date, str]:
 
 
 class Planner:
-    """Plan ``n_studies`` studies for ``seed``. ``planner.study(i)`` is cheap and independent of other studies."""
+    """Plan ``n_studies`` studies for ``seed``. ``planner.study(i)`` is cheap and independent of other studies.
 
-    def __init__(self, seed: int, n_studies: int) -> None:
+    ``max_instances_per_series`` (0: no limit) caps the planned series, as the bulk mode and the demo do.
+    """
+
+    def __init__(self, seed: int, n_studies: int, max_instances_per_series: int = 0) -> None:
         if not 0 <= seed < 2**31:
             raise ValueError("seed must be between 0 and 2**31 - 1")
         if n_studies < 0:
             raise ValueError("the number of studies must not be negative")
         self.seed = seed
         self.n_studies = n_studies
+        self.max_instances = max_instances_per_series
         counts = np.random.default_rng(seed).choice(
             _STUDIES_PER_PATIENT, size=max(1, n_studies), p=_STUDIES_PER_PATIENT_P
         )
@@ -286,7 +290,7 @@ class Planner:
                     description=sp.description,
                     body_part=proc.body_part,
                     laterality=sp.laterality,
-                    n_instances=sp.n_instances,
+                    n_instances=min(sp.n_instances, self.max_instances or sp.n_instances),
                     frame_of_reference_uid=frame_of_reference_uid(self.seed, study_index, k),
                     time=f"{hh:02d}{minute % 60:02d}{rng.randrange(60):02d}",
                 )

@@ -55,7 +55,13 @@ def bulk_load(
     chunk_studies: int,
     workers: int | None,
     console: Console,
+    defer_indexes: bool | None = None,
 ) -> BulkReport:
+    """Bulk-load ``studies`` planned studies of ``seed`` (resumable), then rebuild deferred indexes.
+
+    ``defer_indexes`` (default: for loads of 50,000 studies or more) drops the secondary indexes first and
+    builds them once at the end; an interrupted load keeps them pending until a later run completes.
+    """
     from sqlalchemy import create_engine
 
     from pacs.db import direct_url
@@ -67,6 +73,13 @@ def bulk_load(
     store = open_store(settings.resolved_storage_url)
     shared = write_shared_objects(store, seed)
     job = BulkJob(url, seed, studies, chunk_studies, instances_per_series, shared)
+    engine = create_engine(url, connect_args={"prepare_threshold": None})
+    if defer_indexes is None:
+        defer_indexes = studies >= 50_000
+    if defer_indexes:
+        with engine.begin() as conn:
+            deferred = sql.defer_indexes(conn)
+        console.print(f"secondary indexes deferred until the end of the load: {len(deferred)}")
     t0 = time.perf_counter()
     done = {"studies": 0, "instances": 0, "skipped": 0}
     with progress_bar(console) as bar:
@@ -84,9 +97,23 @@ def bulk_load(
                 f"{done['instances']:,} instances",
             )
 
-        run_bulk(job, workers=workers, progress=on_chunk)
+        try:
+            run_bulk(job, workers=workers, progress=on_chunk)
+        except BaseException:
+            console.print(
+                "[yellow]bulk load interrupted: what is committed stays; run the same command again to resume "
+                "(it also rebuilds any deferred indexes)[/yellow]"
+            )
+            raise
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            todo = len(sql.pending_indexes(conn))
+            if todo:
+                itask = bar.add_task("build indexes", total=todo, rate="")
+                sql.restore_indexes(
+                    conn, lambda ddl: bar.update(itask, advance=1, rate=ddl.split(" ON ")[0][13:])
+                )
+                bar.update(itask, completed=todo, rate="")
     seconds = time.perf_counter() - t0
-    engine = create_engine(url, connect_args={"prepare_threshold": None})
     with engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE patients, studies, series, instances")
         rows = sql.count_rows(conn)
