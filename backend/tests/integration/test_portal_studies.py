@@ -170,7 +170,7 @@ def test_items_carry_the_columns(live_server, corpus):
 def test_filters_select_exactly_the_right_studies(live_server, corpus, params, expect):
     with live_server.client() as c:
         items = _all(c, params)
-        first = c.get("/api/studies", params=params).json()
+        first = c.get("/api/studies", params={**params, "limit": 2}).json()  # total beyond the first page
     wanted = {s.uid for s in corpus if expect(s)}
     assert _uids(items) == wanted
     assert len(items) == len(wanted)
@@ -258,9 +258,12 @@ def test_cursor_survives_with_filters_and_total_stays(live_server, corpus):
 
 def test_total_is_an_estimate_above_the_cap(live_server, corpus):
     svc = StudyListService(live_server.services.engine, live_server.settings.secret_key, count_cap=5)
-    page = svc.page(StudyFilter(modality=("CT",)), limit=2)
+    page = svc.page(StudyFilter(modality=("CT", "MR")), limit=2)
     assert page.total_is_estimate is True
     assert page.total >= 6  # at least what the capped count saw
+    counted = svc.page(StudyFilter(modality=("CT",)), limit=2)  # one modality: the maintained counter
+    assert counted.total_is_estimate is False
+    assert counted.total == sum(1 for s in corpus if "CT" in s.modalities)
     exact = svc.page(StudyFilter(mrn="MRN0001"), limit=2)
     assert exact.total_is_estimate is False
     assert exact.total == sum(1 for s in corpus if s.mrn == "MRN0001")

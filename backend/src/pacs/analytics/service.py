@@ -77,10 +77,10 @@ class AnalyticsService:
         with self.engine.begin() as conn:
             index.fold(conn)
 
-    def _read(self, fn: Any, *args: Any) -> Any:
+    def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         with self.engine.begin() as conn:
             index.fold(conn)
-            return fn(conn, *args)
+            return fn(conn, *args, **kwargs)
 
     def summary(self) -> dict[str, int]:
         rows = self._read(index.counters, "total")
@@ -110,15 +110,20 @@ class AnalyticsService:
             raise BadRequestError(f"the period is longer than {MAX_DAYS} days; choose a shorter one")
         if interval is Interval.day and (hi - lo).days > 3 * 366:
             raise BadRequestError("per-day series are limited to 3 years; use interval=week or month")
-        rows = self._read(index.counter_range, "study_date", lo.strftime("%Y%m%d"), hi.strftime("%Y%m%d"))
+        rows = self._read(
+            index.study_dates,
+            lo.strftime("%Y%m%d"),
+            hi.strftime("%Y%m%d"),
+            by_month=interval is Interval.month,
+        )
         counts: dict[date, int] = {}
-        for r in rows:
+        for key, n in rows:
             try:
-                d = datetime.strptime(r["key"], "%Y%m%d").date()
-            except ValueError:
+                d = date(int(key[:4]), int(key[4:6]), int(key[6:8] or 1))
+            except ValueError:  # a stored StudyDate that is not a calendar date
                 continue
             b = bucket_start(d, interval)
-            counts[b] = counts.get(b, 0) + int(r["studies"])
+            counts[b] = counts.get(b, 0) + n
         return [Bucket(b.isoformat(), counts.get(b, 0)) for b in _buckets(lo, hi, interval)]
 
     def ingest(self, interval: IngestInterval, count: int) -> list[Bucket]:

@@ -66,12 +66,45 @@ def pending(conn: Connection) -> bool:
     return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM analytics_deltas)")).scalar())
 
 
-def fold(conn: Connection) -> None:
-    """Fold pending deltas into the counters (call inside a transaction; commits with it)."""
+def fold(conn: Connection, *, wait: bool = True) -> None:
+    """Fold pending deltas into the counters (call inside a transaction; commits with it).
+
+    ``wait=False`` skips the fold when another transaction is folding (for hot read paths).
+    """
     if not pending(conn):
         return
-    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FOLD_LOCK})
+    if wait:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FOLD_LOCK})
+    elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _FOLD_LOCK}).scalar():
+        return
     conn.execute(_FOLD)
+
+
+def counter_sum(conn: Connection, dimension: str, lo: str | None = None, hi: str | None = None) -> int:
+    """Studies counted under keys in ``[lo, hi]`` (either end open), pending deltas included: exact."""
+    where = (
+        "dimension = :d"
+        + (" AND key >= :lo" if lo is not None else "")
+        + (" AND key <= :hi" if hi is not None else "")
+    )
+    sql = (
+        f"SELECT coalesce((SELECT sum(studies) FROM analytics_counters WHERE {where}), 0) "
+        f"+ coalesce((SELECT sum(studies) FROM analytics_deltas WHERE {where}), 0)"
+    )
+    return int(conn.execute(text(sql), {"d": dimension, "lo": lo, "hi": hi}).scalar_one())
+
+
+def study_dates(conn: Connection, lo: str, hi: str, *, by_month: bool = False) -> list[tuple[str, int]]:
+    """``(YYYYMMDD or YYYYMM, studies)`` for StudyDate keys in ``lo..hi`` (8-digit keys only)."""
+    key = "substr(key, 1, 6)" if by_month else "key"
+    rows = conn.execute(
+        text(
+            f"SELECT {key} AS k, sum(studies) AS n FROM analytics_counters WHERE dimension = 'study_date' "
+            "AND key BETWEEN :lo AND :hi AND key ~ '^[0-9]{8}$' AND studies <> 0 GROUP BY 1 ORDER BY 1"
+        ),
+        {"lo": lo, "hi": hi},
+    )
+    return [(str(r.k), int(r.n)) for r in rows]
 
 
 def counters(conn: Connection, dimension: str) -> list[dict[str, Any]]:
@@ -108,19 +141,6 @@ def top(conn: Connection, dimension: str, limit: int) -> list[dict[str, Any]]:
         {"d": dimension, "n": limit},
     ).mappings()
     return [dict(r) for r in rows]
-
-
-def total_studies(conn: Connection) -> int:
-    """Studies in the archive, exact: the folded counter plus what is still pending."""
-    return int(
-        conn.execute(
-            text(
-                "SELECT coalesce((SELECT studies FROM analytics_counters WHERE dimension = 'total' "
-                "AND key = ''), 0) + coalesce((SELECT sum(studies) FROM analytics_deltas "
-                "WHERE dimension = 'total'), 0)"
-            )
-        ).scalar_one()
-    )
 
 
 def rebuild(conn: Connection) -> None:

@@ -67,7 +67,7 @@ DEFAULT_SORT = "-study_date"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 #: Totals up to this many matches are counted exactly; above, the planner's estimate is given.
-COUNT_CAP = 1000
+COUNT_CAP = 500
 
 _WILDCARD = re.compile(r"[*?]")
 
@@ -209,6 +209,32 @@ class StudyDetail:
     series: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _counter_for(spec: SearchSpec) -> tuple[str, str | None, str | None] | None:
+    """The maintained counter that answers the spec's total exactly, if one does.
+
+    >>> _counter_for(StudyFilter().spec())
+    ('total', None, None)
+    >>> _counter_for(StudyFilter(modality=("MR",)).spec())
+    ('modality', 'MR', 'MR')
+    >>> _counter_for(StudyFilter(date_from="2024-01-01", date_to="2024-01-31").spec())
+    ('study_date', '20240101', '20240131~')
+    >>> _counter_for(StudyFilter(modality=("MR", "CT")).spec()) is None
+    True
+    """
+    if not spec.conditions:
+        return ("total", None, None)
+    if len(spec.conditions) != 1:
+        return None
+    c = spec.conditions[0]
+    if c.field.keyword == "ModalitiesInStudy" and c.kind == "overlap" and len(c.values) == 1:
+        return ("modality", str(c.values[0]), str(c.values[0]))
+    if c.field.keyword == "StudyDate" and c.kind == "range":
+        lo, hi = c.values
+        # the same bounds as the query engine's range SQL ('~' sorts after digits)
+        return ("study_date", None if lo is None else str(lo), None if hi is None else f"{hi}~")
+    return None
+
+
 class StudyListService:
     """The study list and the study page (called by the portal API)."""
 
@@ -252,7 +278,10 @@ class StudyListService:
             rows = rows[:limit]
             if backward:
                 rows.reverse()
-            total, estimated = self._total(conn, spec)
+            if cur is None and not more:
+                total, estimated = len(rows), False  # the whole result is on this page
+            else:
+                total, estimated = self._total(conn, spec)
         has_next = more if not backward else True
         has_prev = (cur is not None) if not backward else more
         next_c = prev_c = None
@@ -271,8 +300,12 @@ class StudyListService:
         return StudyListPage(rows, next_c, prev_c, total, estimated, sort_s, limit)
 
     def _total(self, conn: Any, spec: SearchSpec) -> tuple[int, bool]:
-        if not spec.conditions:
-            return analytics_index.total_studies(conn), False
+        counted = _counter_for(spec)
+        if counted is not None:
+            # Maintained by the database (migration 0003): exact at any size. Fold what is pending unless
+            # another request is folding right now (never wait on the list's hot path).
+            analytics_index.fold(conn, wait=False)
+            return analytics_index.counter_sum(conn, *counted), False
         n = index.count_capped(conn, spec, self.count_cap)
         if n <= self.count_cap:
             return n, False
