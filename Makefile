@@ -10,13 +10,16 @@ FRONTEND := $(ROOT)/frontend
 # Debian packages the tests and benchmarks drive (real DICOM peers, the pooler, the browser, Orthanc).
 APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck
 
-.PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean frontend-install frontend-build
+.PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean frontend-install frontend-build \
+	deploy-check drill
 
 help:
 	@echo "make run     - install, migrate and start PACS Portal (embedded PostgreSQL unless PACS_DATABASE_URL)"
 	@echo "make test    - install what the tests need and run them all"
 	@echo "make lint    - ruff and mypy"
 	@echo "make bench   - benchmarks against Orthanc (see bench/README.md)"
+	@echo "make deploy-check - hadolint, compose/Cloud Build/Kubernetes schemas, shellcheck"
+	@echo "make drill   - the preemption drill (DRILL_SECONDS=60)"
 
 $(VENV)/.installed: $(BACKEND)/requirements-dev.lock $(BACKEND)/pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -70,9 +73,21 @@ frontend-build: frontend-install
 
 lint: install
 	cd $(BACKEND) && $(VENV)/bin/ruff check src tests && $(VENV)/bin/ruff format --check src tests && $(VENV)/bin/mypy src
+	$(VENV)/bin/ruff check --config $(BACKEND)/pyproject.toml deploy && $(VENV)/bin/ruff format --check --config $(BACKEND)/pyproject.toml deploy
 
 bench: install system-deps
 	$(PY) bench/run.py
+
+# Deployment static checks (backend/tests/static, also part of `make test`): hadolint, the Compose Specification
+# and Cloud Build schemas, `kustomize build` of every overlay against the Kubernetes schemas, shellcheck.
+deploy-check: install system-deps
+	cd $(BACKEND) && $(PY) -m pytest -q -p no:cacheprovider tests/static
+
+# The preemption drill (deploy/drill/drill.py): DRILL_SECONDS of mixed load through HAProxy to two API replicas
+# (pgbouncer, transaction mode) while one is SIGKILLed and one SIGTERMed. Last line: drill: sent=N failed=F lost=L.
+DRILL_SECONDS ?= 60
+drill: install system-deps
+	$(PY) deploy/drill/drill.py --seconds $(DRILL_SECONDS)
 
 clean:
 	rm -rf $(VENV) var
