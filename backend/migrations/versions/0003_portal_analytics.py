@@ -1,4 +1,5 @@
-"""Portal: maintained analytics counters, and the index the study list's ``study_time`` sort needs.
+"""Portal: maintained analytics counters, and the indexes the study list adds (``study_time`` sort, MRN and
+accession prefix wildcards).
 
 Counters are kept by statement-level triggers on ``studies`` and ``series`` (with transition tables), so every
 write path is counted (ingest, bulk synthetic loads, deletes) without touching ``pacs.index.writes``. To keep
@@ -84,6 +85,10 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE INDEX studies_study_time ON studies (study_time, id);
+        -- LIKE 'abc%' on MRN / accession (the database collation may not be "C", so the (col, id) B-trees
+        -- of 0001 cannot serve prefix wildcards)
+        CREATE INDEX studies_patient_id_pattern ON studies (patient_id text_pattern_ops);
+        CREATE INDEX studies_accession_pattern ON studies (accession_number text_pattern_ops);
 
         CREATE TABLE analytics_counters (
             dimension   text NOT NULL,
@@ -179,6 +184,6 @@ def downgrade() -> None:
         DROP TRIGGER IF EXISTS analytics_series_del ON series;
         DROP FUNCTION IF EXISTS analytics_studies_delta(), analytics_series_delta(), analytics_reset();
         DROP TABLE IF EXISTS analytics_counters, analytics_deltas;
-        DROP INDEX IF EXISTS studies_study_time;
+        DROP INDEX IF EXISTS studies_study_time, studies_patient_id_pattern, studies_accession_pattern;
         """
     )

@@ -51,18 +51,29 @@ def page(
     after: Sequence[Any] | None,
     backward: bool,
     limit: int,
+    materialize: bool = False,
 ) -> list[dict[str, Any]]:
-    """Up to ``limit + 1`` rows in display order's direction of travel.
+    """Up to ``limit + 1`` rows in the direction of travel.
 
     ``after`` is the key (order column values then ``id``) of the row the page starts after; ``backward``
     walks towards the start of the list (the caller reverses the rows). Each row carries ``_key``.
+
+    Two plans, chosen by the caller from the (counted) number of matches: walk the sort's B-tree and filter
+    (cost ~ page size / selectivity: right when many rows match), or, with ``materialize``, collect the
+    matches first (bitmap scans of the filter's indexes) and sort them (cost ~ matches: right when few do).
     """
     key_cols = [studies.c[name] for name in order_columns] + [studies.c.id]
     reverse = descending != backward  # walk the index backwards
-    stmt = select(*(studies.c[n] for n in ROW_COLUMNS), *key_cols).where(*where_clauses(spec))
+    labelled = [c.label(f"_k{i}") for i, c in enumerate(key_cols)]
+    stmt = select(*(studies.c[n] for n in ROW_COLUMNS), *labelled).where(*where_clauses(spec))
     if after is not None:
         stmt = stmt.where(_keyset(key_cols, after, greater=not reverse))
-    stmt = stmt.order_by(*(c.desc() if reverse else c.asc() for c in key_cols)).limit(limit + 1)
+    if materialize:
+        m = stmt.cte("matches").prefix_with("MATERIALIZED")
+        mkeys = [m.c[f"_k{i}"] for i in range(len(key_cols))]
+        stmt = select(m).order_by(*(c.desc() if reverse else c.asc() for c in mkeys)).limit(limit + 1)
+    else:
+        stmt = stmt.order_by(*(c.desc() if reverse else c.asc() for c in key_cols)).limit(limit + 1)
     out = []
     n_key = len(key_cols)
     for row in conn.execute(stmt):

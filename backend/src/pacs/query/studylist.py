@@ -67,7 +67,9 @@ DEFAULT_SORT = "-study_date"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 #: Totals up to this many matches are counted exactly; above, the planner's estimate is given.
-COUNT_CAP = 500
+#: It is also where the page plan switches (``index.page``): about sqrt(page size x archive size) balances
+#: "sort every match" against "walk the sort index until a page of matches is found".
+COUNT_CAP = 5000
 
 _WILDCARD = re.compile(r"[*?]")
 
@@ -265,6 +267,7 @@ class StudyListService:
         order = SORTS[name]
         backward = cur.backward if cur else False
         with self.engine.begin() as conn:
+            total, estimated = self._total(conn, spec)
             rows = index.page(
                 conn,
                 spec,
@@ -273,15 +276,13 @@ class StudyListService:
                 after=cur.key if cur else None,
                 backward=backward,
                 limit=limit,
+                # Few matches: collect and sort them; many: walk the sort's index (see index.page).
+                materialize=bool(spec.conditions) and not estimated and total <= self.count_cap,
             )
             more = len(rows) > limit
             rows = rows[:limit]
             if backward:
                 rows.reverse()
-            if cur is None and not more:
-                total, estimated = len(rows), False  # the whole result is on this page
-            else:
-                total, estimated = self._total(conn, spec)
         has_next = more if not backward else True
         has_prev = (cur is not None) if not backward else more
         next_c = prev_c = None
