@@ -256,19 +256,31 @@ def test_cursor_survives_with_filters_and_total_stays(live_server, corpus):
     assert p1["total"] == p2["total"] == len(ct)
 
 
-def test_total_is_an_estimate_above_the_cap(live_server, corpus):
-    svc = StudyListService(live_server.services.engine, live_server.settings.secret_key, count_cap=5)
-    page = svc.page(StudyFilter(modality=("CT", "MR")), limit=2)
-    assert page.total_is_estimate is True
-    assert page.total >= 6  # at least what the capped count saw
-    counted = svc.page(StudyFilter(modality=("CT",)), limit=2)  # one modality: the maintained counter
-    assert counted.total_is_estimate is False
-    assert counted.total == sum(1 for s in corpus if "CT" in s.modalities)
-    exact = svc.page(StudyFilter(mrn="MRN0001"), limit=2)
-    assert exact.total_is_estimate is False
-    assert exact.total == sum(1 for s in corpus if s.mrn == "MRN0001")
-    everything = svc.page(StudyFilter(), limit=2)  # no filter: the maintained counter, exact
-    assert everything.total_is_estimate is False and everything.total == len(corpus)
+def test_totals_exact_or_estimated(live_server, corpus):
+    eng, key = live_server.services.engine, live_server.settings.secret_key
+    # A walk of 5 index entries finds a full page: many rows match, the total is the planner's estimate,
+    # and it travels with the cursor.
+    svc = StudyListService(eng, key, walk_budget=5)
+    first = svc.page(StudyFilter(mrn="MRN*"), limit=2)
+    assert first.total_is_estimate is True and first.total >= 2
+    second = svc.page(StudyFilter(mrn="MRN*"), limit=2, cursor=first.next_cursor)
+    assert (second.total, second.total_is_estimate) == (first.total, True)
+    # The walk finds less than a page: the matches are collected and counted, exactly.
+    few = svc.page(StudyFilter(mrn="MRN0001"), limit=2)
+    assert few.total_is_estimate is False
+    assert few.total == sum(1 for s in corpus if s.mrn == "MRN0001")
+    # One modality, a date range, no filter: the maintained counters, exact at any size.
+    for flt, expect in (
+        (StudyFilter(modality=("CT",)), lambda s: "CT" in s.modalities),
+        (
+            StudyFilter(date_from="2024-03-01", date_to="2024-08-31"),
+            lambda s: "20240301" <= s.date <= "20240831",
+        ),
+        (StudyFilter(), lambda s: True),
+    ):
+        counted = StudyListService(eng, key, count_cap=0).page(flt, limit=2)
+        assert counted.total_is_estimate is False
+        assert counted.total == sum(1 for s in corpus if expect(s))
 
 
 @pytest.mark.parametrize(
@@ -358,25 +370,37 @@ def test_openapi_documents_the_portal(live_server):
     [
         StudyFilter(name="smith"),
         StudyFilter(modality=("CT", "MR")),
+        StudyFilter(modality=("MR",)),
         StudyFilter(description="chest", date_from="2024-02-01"),
     ],
 )
 @pytest.mark.parametrize("sort", ["-study_date", "patient_name", "-modalities"])
-def test_both_page_plans_give_the_same_pages(live_server, corpus, flt, sort):
-    """Few matches are collected and sorted, many are found by walking the sort index: same rows either way."""
+def test_every_page_plan_gives_the_same_pages(live_server, corpus, flt, sort):
+    """Matches sorted, a bounded walk falling back to sorting, an unbounded walk: the same rows."""
     eng, key = live_server.services.engine, live_server.settings.secret_key
-    sort_all = StudyListService(eng, key)  # the corpus is below the cap: materialized plan
-    walk = StudyListService(eng, key, count_cap=0)  # every filter counts as "many": walk the index
+    services = [
+        StudyListService(eng, key),  # small archive: sort the matches
+        StudyListService(eng, key, walk_budget=3),  # bounded walk, mostly falling back
+        StudyListService(eng, key, walk_budget=8),
+        StudyListService(eng, key, count_cap=0, walk_budget=8),  # counted filters: walk the index
+    ]
 
     def pages(svc: StudyListService) -> list[list[str]]:
-        out, cursor = [], None
+        out, cursor, prev = [], None, None
         while True:
             p = svc.page(flt, sort=sort, limit=2, cursor=cursor)
             out.append([r["study_instance_uid"] for r in p.items])
-            cursor = p.next_cursor
+            cursor, prev = p.next_cursor, p.prev_cursor
             if cursor is None:
-                return out
+                break
+        back = [out[-1]]
+        while prev:  # and back again, onto the same rows
+            p = svc.page(flt, sort=sort, limit=2, cursor=prev)
+            back.append([r["study_instance_uid"] for r in p.items])
+            prev = p.prev_cursor
+        assert list(reversed(back)) == out
+        return out
 
-    a, b = pages(sort_all), pages(walk)
-    assert a == b
-    assert sum(len(p) for p in a) >= 3  # the filter matches several studies
+    results = [pages(svc) for svc in services]
+    assert all(r == results[0] for r in results[1:])
+    assert sum(len(p) for p in results[0]) >= 3  # the filter matches several studies

@@ -8,9 +8,11 @@ and 0003), so a page costs the same wherever it starts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, bindparam, func, select, tuple_
+from sqlalchemy.sql.util import ClauseAdapter
 
 from pacs.index.reads import where_clauses
 from pacs.index.tables import series, studies
@@ -42,6 +44,14 @@ def _keyset(cols: Sequence[Any], values: Sequence[Any], greater: bool) -> Column
     return left > right if greater else left < right
 
 
+class Plan(StrEnum):
+    """How a page is found (see :func:`page`)."""
+
+    WALK = "walk"  # walk the sort's B-tree, filtering as it goes, until the page is full
+    BUDGET = "budget"  # the same, but give up after ``budget`` index entries
+    SORT = "sort"  # collect every match (bitmap scans of the filter's indexes), then sort them
+
+
 def page(
     conn: Connection,
     spec: SearchSpec,
@@ -51,37 +61,70 @@ def page(
     after: Sequence[Any] | None,
     backward: bool,
     limit: int,
-    materialize: bool = False,
-) -> list[dict[str, Any]]:
-    """Up to ``limit + 1`` rows in the direction of travel.
+    plan: Plan = Plan.WALK,
+    budget: int = 5000,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to ``limit + 1`` rows in the direction of travel, and (plan SORT) how many rows match after the key.
 
     ``after`` is the key (order column values then ``id``) of the row the page starts after; ``backward``
     walks towards the start of the list (the caller reverses the rows). Each row carries ``_key``.
 
-    Two plans, chosen by the caller from the (counted) number of matches: walk the sort's B-tree and filter
-    (cost ~ page size / selectivity: right when many rows match), or, with ``materialize``, collect the
-    matches first (bitmap scans of the filter's indexes) and sort them (cost ~ matches: right when few do).
+    WALK costs ~ page size / selectivity (right when many rows match), SORT costs ~ matches (right when few
+    do); BUDGET bounds the walk so that a caller that does not know the selectivity can try it first and
+    fall back to SORT when it returns less than a page.
     """
     key_cols = [studies.c[name] for name in order_columns] + [studies.c.id]
     reverse = descending != backward  # walk the index backwards
-    labelled = [c.label(f"_k{i}") for i, c in enumerate(key_cols)]
-    stmt = select(*(studies.c[n] for n in ROW_COLUMNS), *labelled).where(*where_clauses(spec))
-    if after is not None:
-        stmt = stmt.where(_keyset(key_cols, after, greater=not reverse))
-    if materialize:
-        m = stmt.cte("matches").prefix_with("MATERIALIZED")
+    where = where_clauses(spec)
+    keyset = [_keyset(key_cols, after, greater=not reverse)] if after is not None else []
+
+    def ordered(cols: Sequence[Any]) -> list[Any]:
+        return [c.desc() if reverse else c.asc() for c in cols]
+
+    matched: int | None = None
+    if plan is Plan.SORT:
+        labelled = [c.label(f"_k{i}") for i, c in enumerate(key_cols)]
+        inner = select(*(studies.c[n] for n in ROW_COLUMNS), *labelled).where(*where, *keyset)
+        m = inner.cte("matches").prefix_with("MATERIALIZED")
         mkeys = [m.c[f"_k{i}"] for i in range(len(key_cols))]
-        stmt = select(m).order_by(*(c.desc() if reverse else c.asc() for c in mkeys)).limit(limit + 1)
+        stmt = select(m, func.count().over().label("_matched")).order_by(*ordered(mkeys)).limit(limit + 1)
+    elif plan is Plan.BUDGET:
+        # The LIMIT inside keeps the filter out of the walk: at most ``budget`` index entries are read.
+        walked = (
+            select(*(c for c in studies.c if c.name != "attrs"))
+            .where(*keyset)
+            .order_by(*ordered(key_cols))
+            .limit(budget)
+            .subquery("walked")
+        )
+        adapt = ClauseAdapter(walked)
+        wkeys = [walked.c[c.name] for c in key_cols]
+        stmt = (
+            select(*(walked.c[n] for n in ROW_COLUMNS), *wkeys)
+            .where(*(adapt.traverse(w) for w in where))
+            .order_by(*ordered(wkeys))
+            .limit(limit + 1)
+        )
     else:
-        stmt = stmt.order_by(*(c.desc() if reverse else c.asc() for c in key_cols)).limit(limit + 1)
+        stmt = (
+            select(*(studies.c[n] for n in ROW_COLUMNS), *key_cols)
+            .where(*where, *keyset)
+            .order_by(*ordered(key_cols))
+            .limit(limit + 1)
+        )
     out = []
+    n_row = len(ROW_COLUMNS)
     n_key = len(key_cols)
     for row in conn.execute(stmt):
         values = list(row)
-        item = dict(zip(ROW_COLUMNS, values[: len(ROW_COLUMNS)], strict=True))
-        item["_key"] = values[len(values) - n_key :]
+        item = dict(zip(ROW_COLUMNS, values[:n_row], strict=True))
+        item["_key"] = values[n_row : n_row + n_key]
+        if plan is Plan.SORT:
+            matched = int(values[-1])
         out.append(item)
-    return out
+    if plan is Plan.SORT and matched is None:
+        matched = 0
+    return out, matched
 
 
 def count_capped(conn: Connection, spec: SearchSpec, cap: int) -> int:

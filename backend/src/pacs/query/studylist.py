@@ -24,7 +24,7 @@ referring      ReferringPhysicianName        as name
 ('patient_name', True)
 >>> signer = CursorSigner("k")
 >>> signer.decode(signer.encode(Cursor("study_date", False, ["20240101", "0800", 7])))
-Cursor(sort='study_date', backward=False, key=['20240101', '0800', 7])
+Cursor(sort='study_date', backward=False, key=['20240101', '0800', 7], total=None, estimated=False)
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from sqlalchemy import Engine
 from pacs.exceptions import BadRequestError, NotFoundError
 from pacs.index import analytics as analytics_index
 from pacs.index import studylist as index
+from pacs.index.studylist import Plan
 from pacs.query.engine import Level, SearchSpec, build_spec
 
 #: Sort name (API) -> index columns it orders by (``id`` is always appended as the tie-breaker).
@@ -66,10 +67,11 @@ SORT_VALUES = [name for s in SORTS for name in (s, f"-{s}")]
 DEFAULT_SORT = "-study_date"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-#: Totals up to this many matches are counted exactly; above, the planner's estimate is given.
-#: It is also where the page plan switches (``index.page``): about sqrt(page size x archive size) balances
-#: "sort every match" against "walk the sort index until a page of matches is found".
+#: With a known number of matches (maintained counters), up to this many are sorted; more: walk the index.
+#: About sqrt(page size x archive size) balances "sort every match" against "walk until a page is found".
 COUNT_CAP = 5000
+#: Other filters first walk at most this many index entries looking for a page, then sort the matches.
+WALK_BUDGET = 5000
 
 _WILDCARD = re.compile(r"[*?]")
 
@@ -150,6 +152,8 @@ class Cursor:
     sort: str  # as given, with the '-' prefix
     backward: bool
     key: list[Any]
+    total: int | None = None  # the total shown on the first page, carried along (not recounted per page)
+    estimated: bool = False
 
 
 class CursorSigner:
@@ -163,7 +167,14 @@ class CursorSigner:
 
     def encode(self, cursor: Cursor) -> str:
         body = json.dumps(
-            {"s": cursor.sort, "b": cursor.backward, "k": cursor.key}, separators=(",", ":")
+            {
+                "s": cursor.sort,
+                "b": cursor.backward,
+                "k": cursor.key,
+                "t": cursor.total,
+                "e": cursor.estimated,
+            },
+            separators=(",", ":"),
         ).encode()
         return f"{_b64(body)}.{_b64(self._mac(body))}"
 
@@ -181,7 +192,14 @@ class CursorSigner:
             raise bad
         try:
             data = json.loads(body)
-            return Cursor(str(data["s"]), bool(data["b"]), list(data["k"]))
+            total = data.get("t")
+            return Cursor(
+                str(data["s"]),
+                bool(data["b"]),
+                list(data["k"]),
+                None if total is None else int(total),
+                bool(data.get("e", False)),
+            )
         except (ValueError, KeyError, TypeError) as exc:  # pragma: no cover - signed by us
             raise bad from exc
 
@@ -240,10 +258,13 @@ def _counter_for(spec: SearchSpec) -> tuple[str, str | None, str | None] | None:
 class StudyListService:
     """The study list and the study page (called by the portal API)."""
 
-    def __init__(self, engine: Engine, secret_key: str, *, count_cap: int = COUNT_CAP) -> None:
+    def __init__(
+        self, engine: Engine, secret_key: str, *, count_cap: int = COUNT_CAP, walk_budget: int = WALK_BUDGET
+    ) -> None:
         self.engine = engine
         self.signer = CursorSigner(secret_key)
         self.count_cap = count_cap
+        self.walk_budget = walk_budget
 
     def page(
         self,
@@ -267,18 +288,29 @@ class StudyListService:
         order = SORTS[name]
         backward = cur.backward if cur else False
         with self.engine.begin() as conn:
-            total, estimated = self._total(conn, spec)
-            rows = index.page(
-                conn,
-                spec,
-                order,
-                descending=descending,
-                after=cur.key if cur else None,
-                backward=backward,
-                limit=limit,
-                # Few matches: collect and sort them; many: walk the sort's index (see index.page).
-                materialize=bool(spec.conditions) and not estimated and total <= self.count_cap,
-            )
+            total, estimated, plan = self._plan(conn, spec, cur)
+
+            def fetch(p: Plan) -> tuple[list[dict[str, Any]], int | None]:
+                return index.page(
+                    conn,
+                    spec,
+                    order,
+                    descending=descending,
+                    after=cur.key if cur else None,
+                    backward=backward,
+                    limit=limit,
+                    plan=p,
+                    budget=self.walk_budget,
+                )
+
+            rows, matched = fetch(plan)
+            if plan is Plan.BUDGET and len(rows) <= limit:
+                rows, matched = fetch(Plan.SORT)  # the walk found less than a page: few rows match
+            if total is None:
+                if matched is not None and cur is None:
+                    total, estimated = matched, False  # every match was collected: exact
+                else:
+                    total, estimated = max(index.estimate(conn, spec), len(rows)), True
             more = len(rows) > limit
             rows = rows[:limit]
             if backward:
@@ -287,30 +319,40 @@ class StudyListService:
         has_prev = (cur is not None) if not backward else more
         next_c = prev_c = None
         if rows and has_next:
-            next_c = self.signer.encode(Cursor(sort_s, False, rows[-1]["_key"]))
+            next_c = self.signer.encode(Cursor(sort_s, False, rows[-1]["_key"], total, estimated))
         if rows and has_prev:
-            prev_c = self.signer.encode(Cursor(sort_s, True, rows[0]["_key"]))
+            prev_c = self.signer.encode(Cursor(sort_s, True, rows[0]["_key"], total, estimated))
         if not rows and cur is not None:
             # Walked off an end (rows were deleted meanwhile): offer the way back.
             if backward:
-                next_c = self.signer.encode(Cursor(sort_s, False, cur.key)) if cur.key else None
+                next_c = self.signer.encode(Cursor(sort_s, False, cur.key, total, estimated))
             else:
-                prev_c = self.signer.encode(Cursor(sort_s, True, cur.key))
+                prev_c = self.signer.encode(Cursor(sort_s, True, cur.key, total, estimated))
         for r in rows:
             r.pop("_key", None)
         return StudyListPage(rows, next_c, prev_c, total, estimated, sort_s, limit)
 
-    def _total(self, conn: Any, spec: SearchSpec) -> tuple[int, bool]:
+    def _plan(self, conn: Any, spec: SearchSpec, cur: Cursor | None) -> tuple[int | None, bool, Plan]:
+        """The total when it is known up front, and how to find the page.
+
+        - no filter, one modality, a date range: the maintained counters (migration 0003) give the exact
+          total at any size; few matches are sorted, many are found by walking the sort index;
+        - other filters: the total shown on the first page travels in the cursor; the page is first looked
+          for by a bounded walk, then by sorting the matches (whose number is then the exact total).
+        """
+        # Fold pending counter deltas unless another request is folding right now (never wait here).
+        analytics_index.fold(conn, wait=False)
         counted = _counter_for(spec)
         if counted is not None:
-            # Maintained by the database (migration 0003): exact at any size. Fold what is pending unless
-            # another request is folding right now (never wait on the list's hot path).
-            analytics_index.fold(conn, wait=False)
-            return analytics_index.counter_sum(conn, *counted), False
-        n = index.count_capped(conn, spec, self.count_cap)
-        if n <= self.count_cap:
-            return n, False
-        return max(index.estimate(conn, spec), n), True
+            n = analytics_index.counter_sum(conn, *counted)
+            if not spec.conditions:
+                return n, False, Plan.WALK
+            return n, False, Plan.SORT if n <= self.count_cap else Plan.WALK
+        total = cur.total if cur is not None else None
+        estimated = cur.estimated if cur is not None else False
+        if analytics_index.counter_sum(conn, "total") <= self.walk_budget:
+            return total, estimated, Plan.SORT  # a small archive: sorting everything is cheapest
+        return total, estimated, Plan.BUDGET
 
     def detail(self, study_instance_uid: str) -> StudyDetail:
         from pacs.dicom.uid import is_valid_uid
