@@ -30,7 +30,7 @@ BACKEND = FRONTEND.parent / "backend"
 if str(BACKEND) not in sys.path:  # so `tests.conftest` imports when this directory runs on its own
     sys.path.insert(0, str(BACKEND))
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from tests.conftest import (  # noqa: E402
     LiveServer,
@@ -56,6 +56,8 @@ CHROMIUM_ARGS = [
     "--enable-unsafe-swiftshader",
 ]
 DIST = FRONTEND / "dist"
+# Assertions retry until this (the machine may be busy: 2 cores shared with the backend under test).
+expect.set_options(timeout=15_000)
 
 
 @dataclass
@@ -124,7 +126,6 @@ def portal(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 "--port",
                 str(port),
                 "--strictPort",
-                "--bypass-lock",  # several test sessions (or `make run`) may serve this project at once
             ],
             cwd=FRONTEND,
             env=env,

@@ -74,7 +74,7 @@ def test_studies_over_time_period_choice(page: Page, portal: Portal, archive: li
     assert resp.value.status == 200
     expect(card.locator("canvas")).to_have_attribute("aria-label", re.compile("Studies per week"))
     with page.expect_response(re.compile(r"/api/analytics/studies\?interval=week&date_from=")) as resp:
-        card.get_by_label("Period", exact=True).select_option(label="Last 5 years")
+        card.get_by_label("Period", exact=True).select_option(label="Last 10 years")
     buckets = resp.value.json()
     # The stored studies are all dated 2024-06-10 (a Monday): one weekly bucket holds them all.
     june = [b for b in buckets if b["start"] == "2024-06-10"]

@@ -20,8 +20,19 @@ const RANGES: { id: string; label: string; days: number }[] = [
   { id: '30d', label: 'Last 30 days', days: 30 },
   { id: '90d', label: 'Last 90 days', days: 90 },
   { id: '1y', label: 'Last 12 months', days: 365 },
-  { id: '5y', label: 'Last 5 years', days: 5 * 365 },
+  { id: '5y', label: 'Last 5 years', days: 5 * 365 + 1 },
+  { id: '10y', label: 'Last 10 years', days: 10 * 365 + 2 },
 ]
+
+const COUNT_OPTIONS = {
+  plugins: { legend: { display: false } },
+  scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+}
+const STORAGE_OPTIONS = {
+  plugins: { legend: { display: false } },
+  scales: { y: { beginAtZero: true, title: { display: true, text: 'MB' } } },
+}
+const LINE_OPTIONS = { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
 
 function rangeDates(days: number): [string, string] {
   const now = new Date()
@@ -30,8 +41,8 @@ function rangeDates(days: number): [string, string] {
 }
 
 export default function DashboardPage() {
-  const [interval, setBucket] = useState<Interval>('day')
-  const [range, setRange] = useState('30d')
+  const [interval, setBucket] = useState<Interval>('month')
+  const [range, setRange] = useState('5y')
   const days = RANGES.find((r) => r.id === range)?.days ?? 30
   const [dateFrom, dateTo] = rangeDates(days)
 
@@ -163,7 +174,7 @@ export default function DashboardPage() {
               type="bar"
               data={storageChart}
               label="Storage per modality in megabytes"
-              options={{ plugins: { legend: { display: false } } }}
+              options={STORAGE_OPTIONS}
             />
           )}
         </Card>
@@ -192,7 +203,7 @@ export default function DashboardPage() {
               type="bar"
               data={timeChart}
               label={`Studies per ${interval}, ${dateFrom} to ${dateTo}`}
-              options={{ plugins: { legend: { display: false } } }}
+              options={COUNT_OPTIONS}
             />
           )}
         </Card>
@@ -201,7 +212,12 @@ export default function DashboardPage() {
           {ingest.error ? (
             <ErrorState error={ingest.error} onRetry={() => ingest.reload()} />
           ) : (
-            <ChartCanvas type="line" data={ingestChart} label="Instances stored per minute, last hour" />
+            <ChartCanvas
+              type="line"
+              data={ingestChart}
+              label="Instances stored per minute, last hour"
+              options={LINE_OPTIONS}
+            />
           )}
         </Card>
 

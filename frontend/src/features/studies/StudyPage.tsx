@@ -87,7 +87,9 @@ function SeriesCard({ studyUid, series: s }: { studyUid: string; series: SeriesR
       <div className="series-info">
         <strong>{title}</strong>
         <span>{s.series_description || 'No description'}</span>
-        <span className="muted">{formatCount(s.number_of_instances)} instances</span>
+        <span className="muted">
+          {formatCount(s.number_of_instances)} {s.number_of_instances === 1 ? 'instance' : 'instances'}
+        </span>
         <Link to={to} aria-label={`Open ${title} in the viewer`}>
           Open viewer
         </Link>
