@@ -36,6 +36,7 @@ from common import (
     OrthancServer,
     PacsServer,
     Report,
+    cpu_delta,
     ct_slice,
     env_int,
     load_index,
@@ -82,16 +83,24 @@ def stow_run(server: Server, bodies: list[tuple[bytes, str, int, int]], clients:
                     with lock:
                         failures.append(f"HTTP {r.status_code}: {r.text[:300]}")
 
+    cpu0 = server.cpu_snapshot()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         for f in [pool.submit(worker) for _ in range(clients)]:
             f.result()
     secs = time.perf_counter() - t0
+    cpu = cpu_delta(cpu0, server.cpu_snapshot())
     n = sum(b[2] for b in bodies)
     payload = sum(b[3] for b in bodies)
     if failures:
         raise RuntimeError(f"{server.name} STOW-RS failed {len(failures)} times; first: {failures[0]}")
-    return {"seconds": secs, "instances": n, "inst_s": n / secs, "mb_s": payload / MB / secs}
+    return {
+        "seconds": secs,
+        "instances": n,
+        "inst_s": n / secs,
+        "mb_s": payload / MB / secs,
+        "cpu_ms": cpu * 1e3 / n,
+    }
 
 
 def prepare_bodies(tag: str, total: int, per_request: int) -> list[tuple[bytes, str, int, int]]:
@@ -134,7 +143,8 @@ def bench_stow(report: Report) -> None:
                         results.setdefault((srv.name, clients, per_request), []).append(res)
                         log(
                             f"STOW round {rnd + 1}/{ROUNDS} {srv.name:7} clients={clients} per_request="
-                            f"{per_request}: {res['inst_s']:.1f} inst/s, {res['mb_s']:.1f} MB/s"
+                            f"{per_request}: {res['inst_s']:.1f} inst/s, {res['mb_s']:.1f} MB/s, "
+                            f"server CPU {res['cpu_ms']:.1f} ms/instance"
                         )
         for clients in (1, 4):
             for per_request in (1, 10):
@@ -142,8 +152,7 @@ def bench_stow(report: Report) -> None:
                 for name in ("PACS", "Orthanc"):
                     runs = results[(name, clients, per_request)]
                     med[name] = {
-                        "inst_s": statistics.median(r["inst_s"] for r in runs),
-                        "mb_s": statistics.median(r["mb_s"] for r in runs),
+                        k: statistics.median(r[k] for r in runs) for k in ("inst_s", "mb_s", "cpu_ms")
                     }
                 label = f"{clients} client{'s' if clients > 1 else ''} x {per_request}/request"
                 report.add(
@@ -161,6 +170,14 @@ def bench_stow(report: Report) -> None:
                     med["PACS"]["mb_s"],
                     med["Orthanc"]["mb_s"],
                     target=1.5,
+                )
+                report.add(
+                    "STOW-RS ingest, 512x512 16-bit CT",
+                    f"{label}: server CPU per instance",
+                    "ms",
+                    med["PACS"]["cpu_ms"],
+                    med["Orthanc"]["cpu_ms"],
+                    better="lower",
                 )
         report.conditions["stow_raw"] = {f"{k[0]} c{k[1]} r{k[2]}": v for k, v in results.items()}
     finally:

@@ -36,6 +36,7 @@ from common import (
     OrthancServer,
     PacsServer,
     Report,
+    cpu_delta,
     ct_slice,
     env_int,
     log,
@@ -131,6 +132,7 @@ def store_association(server: Server, paths: list[Path], nodelay: bool = False) 
 
 def cstore_run(server: Server, paths: list[Path], associations: int, nodelay: bool = False) -> dict[str, Any]:
     shares = [paths[i::associations] for i in range(associations)]
+    cpu0 = server.cpu_snapshot()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(associations) as pool:
         lats = [
@@ -139,12 +141,14 @@ def cstore_run(server: Server, paths: list[Path], associations: int, nodelay: bo
             for lat in f.result()
         ]
     secs = time.perf_counter() - t0
+    cpu = cpu_delta(cpu0, server.cpu_snapshot())
     size = sum(p.stat().st_size for p in paths)
     return {
         "inst_s": len(paths) / secs,
         "mb_s": size / MB / secs,
         "p50_ms": statistics.median(lats) * 1e3,
         "seconds": secs,
+        "cpu_ms": cpu * 1e3 / len(paths),
     }
 
 
@@ -179,7 +183,7 @@ def bench_cstore(report: Report, pacs_dimse: bool) -> None:
                     log(
                         f"C-STORE round {rnd + 1}/{ROUNDS} {srv.name:7} associations={assocs} "
                         f"scu_nodelay={nodelay}: {res['inst_s']:.1f} inst/s, {res['mb_s']:.1f} MB/s, "
-                        f"p50 {res['p50_ms']:.1f} ms/store"
+                        f"p50 {res['p50_ms']:.1f} ms/store, server CPU {res['cpu_ms']:.1f} ms/instance"
                     )
                     for p in paths:
                         p.unlink()
@@ -208,6 +212,14 @@ def bench_cstore(report: Report, pacs_dimse: bool) -> None:
                 "MB/s",
                 med("PACS", assocs, nodelay, "mb_s"),
                 med("Orthanc", assocs, nodelay, "mb_s"),
+            )
+            report.add(
+                section,
+                f"{label}: server CPU per instance",
+                "ms",
+                med("PACS", assocs, nodelay, "cpu_ms"),
+                med("Orthanc", assocs, nodelay, "cpu_ms"),
+                better="lower",
             )
             report.add(
                 section,

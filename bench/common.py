@@ -28,7 +28,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -53,6 +52,7 @@ ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5
 UID_ROOT = "1.2.826.0.1.3680043.8.498.7713"  # under pydicom's root; deterministic bench UIDs below it
 
 STUDIES = int(os.environ.get("BENCH_STUDIES", "100000"))
+REBUILD = os.environ.get("BENCH_REBUILD", "") == "1"  # drop the cached 100k indexes and load them again
 
 
 def env_int(name: str, default: int) -> int:
@@ -162,6 +162,20 @@ def machine_conditions() -> dict[str, Any]:
         "loadavg": [round(load1, 2), round(load5, 2), round(load15, 2)],
         "python": platform.python_version(),
     }
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two snapshots (processes that appeared in between count from zero)."""
+    return sum(max(0.0, v - before.get(pid, 0.0)) for pid, v in after.items())
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -555,6 +569,20 @@ def count_studies_sql(name: str) -> int:
         eng.dispose()
 
 
+def vacuum_analyze(name: str) -> None:
+    """VACUUM ANALYZE a bench database (planner statistics and visibility map after a bulk load)."""
+    from sqlalchemy import create_engine
+
+    eng = create_engine(
+        db_url(name).replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with eng.connect() as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        eng.dispose()
+
+
 class PacsServer:
     """``pacs serve`` in a subprocess on free ports (HTTP and DIMSE), on database ``db`` and ``storage``.
 
@@ -655,6 +683,24 @@ class PacsServer:
     def count_studies(self) -> int:
         return count_studies_sql(self.db)
 
+    def backend_pids(self) -> list[int]:
+        """PostgreSQL backends serving this server's database (its connection pool)."""
+        eng = _admin_engine()
+        try:
+            with eng.connect() as conn:
+                rows = conn.exec_driver_sql(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (self.db,),
+                )
+                return [int(r[0]) for r in rows]
+        finally:
+            eng.dispose()
+
+    def cpu_snapshot(self) -> dict[int, float]:
+        """CPU seconds of the ``pacs serve`` process and of the PostgreSQL backends of its database."""
+        pids = ([self.proc.pid] if self.proc else []) + self.backend_pids()
+        return {pid: proc_cpu_seconds(pid) for pid in pids}
+
     def __enter__(self) -> PacsServer:
         return self.start()
 
@@ -749,6 +795,10 @@ class OrthancServer:
     def count_studies(self) -> int:
         return int(httpx.get(f"{self.url}/statistics", timeout=60).json()["CountStudies"])
 
+    def cpu_snapshot(self) -> dict[int, float]:
+        """CPU seconds of the Orthanc process (its SQLite index runs inside it)."""
+        return {self.proc.pid: proc_cpu_seconds(self.proc.pid)} if self.proc else {}
+
     def __enter__(self) -> OrthancServer:
         return self.start()
 
@@ -763,11 +813,11 @@ class OrthancServer:
 
 def pacs_index_server(n: int = STUDIES) -> PacsServer:
     """The cached PACS index of ``n`` bench studies (database ``pacs_bench_<n>``, files under var/bench/)."""
-    return PacsServer(f"pacs_bench_{n}", VAR_DIR / f"pacs-{n}" / "storage")
+    return PacsServer(f"pacs_bench_{n}", VAR_DIR / f"pacs-{n}" / "storage", fresh=REBUILD)
 
 
 def orthanc_index_server(n: int = STUDIES) -> OrthancServer:
-    return OrthancServer(VAR_DIR / f"orthanc-{n}")
+    return OrthancServer(VAR_DIR / f"orthanc-{n}", fresh=REBUILD)
 
 
 def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
@@ -819,20 +869,40 @@ def load_index(
                 if not ok:
                     errors.append(f"{rng}: HTTP {r.status_code} {r.text[:200]}")
 
-    last = time.time()
-    with ThreadPoolExecutor(clients) as pool:
-        futures = [pool.submit(work, rng) for rng in _chunks(start, n, batch)]
-        for f in futures:
-            f.result()
-            if time.time() - last > progress_every:
-                last = time.time()
-                rate = done[0] / (last - t0)
-                log(f"  {server.name}: {start + done[0]:,}/{n:,} studies, {rate:,.0f}/s")
+    ranges = iter(list(_chunks(start, n, batch)))
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                rng = next(ranges, None)
+            if rng is None:
+                return
+            try:
+                work(rng)
+            except Exception as exc:
+                with lock:
+                    errors.append(f"{rng}: {exc}")
+                stop.set()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=progress_every / len(threads))
+            rate = done[0] / max(1e-9, time.time() - t0)
+            log(f"  {server.name}: {start + done[0]:,}/{n:,} studies, {rate:,.0f}/s")
+    finally:
+        stop.set()
     secs = time.time() - t0
     if errors:
         raise RuntimeError(f"{len(errors)} load batches failed on {server.name}; first: {errors[0]}")
     have = server.count_studies()
     log(f"{server.name} holds {have:,} studies (loaded {n - start:,} in {secs:.0f} s)")
+    if is_pacs:
+        vacuum_analyze(server.db)  # what autovacuum does after a bulk load, done now so runs are repeatable
     if have < n:
         raise RuntimeError(f"{server.name} holds {have} studies after loading, expected {n}")
     return {"loaded": n - start, "have": have, "seconds": round(secs, 1)}
