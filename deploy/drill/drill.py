@@ -177,7 +177,7 @@ class Replica:
         self.wait_ready()
         return time.monotonic() - t0
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -367,6 +367,7 @@ def main() -> int:
     dbname = f"pacs_drill_{uuid.uuid4().hex[:8]}"
     created = False
     sent = failed = lost = 0
+    ok = False
     try:
         # 1. a fresh database, migrated by the real CLI
         with admin.connect() as conn:
@@ -382,6 +383,7 @@ def main() -> int:
             "PACS_VAR_DIR": str(tmp / "var"),
             "PACS_SEED_DEMO": "false",
             "PACS_LOG_LEVEL": "WARNING",
+            "PYTHONFAULTHANDLER": "1",
             "PACS_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
             "PACS_SHUTDOWN_TIMEOUT_SECONDS": "20",
             "PACS_DB_POOL_SIZE": "5",
@@ -459,7 +461,8 @@ pidfile = {pgb_dir}/pgbouncer.pid
             if time.monotonic() > deadline:
                 raise RuntimeError("HAProxy does not reach a ready replica")
             time.sleep(0.1)
-        study_list = httpx.get(f"{base}/api/studies", params={"limit": 1}, timeout=10).status_code == 200
+        # The portal's study list, where this version has it (404 otherwise; QIDO-RS stands in).
+        study_list = httpx.get(f"{base}/api/studies", params={"limit": 1}, timeout=60).status_code != 404
         log(
             f"HAProxy on :{lb_port}; study list endpoint {'/api/studies' if study_list else 'absent: QIDO-RS'}"
         )
@@ -492,8 +495,16 @@ pidfile = {pgb_dir}/pgbouncer.pid
         try:
             code = b.proc.wait(GRACE_SECONDS)
         except subprocess.TimeoutExpired:
-            b.proc.kill()
-            raise RuntimeError(f"replica b did not exit within {GRACE_SECONDS:.0f} s of SIGTERM") from None
+            # PYTHONFAULTHANDLER is on: SIGABRT writes every thread's stack to the replica's log.
+            b.proc.send_signal(signal.SIGABRT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                b.proc.wait(5)
+            b.stop()
+            tail = b.logfile.read_text(errors="replace").splitlines()[-60:]
+            raise RuntimeError(
+                f"replica b did not exit within {GRACE_SECONDS:.0f} s of SIGTERM; its log ends:\n"
+                + "\n".join(tail)
+            ) from None
         log(f"replica b exited with status {code} {time.monotonic() - ts:.1f} s after SIGTERM")
         if code != 0:
             raise RuntimeError(f"replica b exited with status {code} after SIGTERM; see {b.logfile}")
@@ -542,6 +553,7 @@ pidfile = {pgb_dir}/pgbouncer.pid
         )
         for m in missing[:10]:
             log(f"  lost: {m}")
+        ok = failed == 0 and lost == 0
     finally:
         for r in replicas:
             r.stop()
@@ -560,8 +572,8 @@ pidfile = {pgb_dir}/pgbouncer.pid
                 )
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{dbname}"')
         admin.dispose()
-        if args.keep:
-            log(f"kept {tmp}")
+        if args.keep or not ok:
+            log(f"kept {tmp} (logs of the replicas, pgbouncer and HAProxy)")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"drill: sent={sent} failed={failed} lost={lost}", flush=True)
