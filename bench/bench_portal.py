@@ -79,15 +79,11 @@ def ensure_index() -> int:
         drop_database(DB)
     if not database_exists(DB):
         create_database(DB)
-    subprocess.run(
-        [PACS_EXE, "migrate"], env=_env(), check=True, capture_output=True, cwd=ROOT
-    )
+    subprocess.run([PACS_EXE, "migrate"], env=_env(), check=True, capture_output=True, cwd=ROOT)
     with _engine().connect() as conn:
         have = int(conn.exec_driver_sql("SELECT count(*) FROM studies").scalar_one())
     if have < N_STUDIES:
-        log(
-            f"bulk-loading {N_STUDIES:,} synthetic studies into {DB} (have {have:,}); resumable"
-        )
+        log(f"bulk-loading {N_STUDIES:,} synthetic studies into {DB} (have {have:,}); resumable")
         t0 = time.time()
         subprocess.run(
             [PACS_EXE, "synth", "--bulk", "--studies", str(N_STUDIES)],
@@ -123,12 +119,7 @@ def sample_values(n: int = 12) -> dict[str, list[Any]]:
                 "ORDER BY id LIMIT 1",
                 (rng.randint(1, max_id),),
             ).one()
-            if (
-                r.patient_name
-                and r.accession_number
-                and r.study_date
-                and r.referring_physician_name
-            ):
+            if r.patient_name and r.accession_number and r.study_date and r.referring_physician_name:
                 rows.append(r)
         mods = [
             m
@@ -145,20 +136,13 @@ def sample_values(n: int = 12) -> dict[str, list[Any]]:
         return f"{da[:4]}-{da[4:6]}-{da[6:8]}"
 
     out["mrn"] = [r.patient_id for r in rows]
-    out["mrn_prefix"] = [
-        r.patient_id[: max(3, len(r.patient_id) - 3)] + "*" for r in rows
-    ]
+    out["mrn_prefix"] = [r.patient_id[: max(3, len(r.patient_id) - 3)] + "*" for r in rows]
     out["accession"] = [r.accession_number for r in rows]
     out["name_word"] = [family(r.patient_name).lower() for r in rows]
     out["name_full"] = [r.patient_name.replace("^", " ") for r in rows]
     out["name_wildcard"] = [family(r.patient_name)[:3] + "*" for r in rows]
     out["referring"] = [family(r.referring_physician_name) for r in rows]
-    words = [
-        w
-        for r in rows
-        for w in r.study_description.split()
-        if len(w) >= 4 and w.isalpha()
-    ]
+    words = [w for r in rows for w in r.study_description.split() if len(w) >= 4 and w.isalpha()]
     out["description"] = words[:n] or ["chest"]
     out["day"] = [iso(r.study_date) for r in rows]
     out["modalities"] = mods
@@ -170,9 +154,7 @@ def _month_range(day: str) -> tuple[str, str]:
 
     d = dt.date.fromisoformat(day)
     lo = d.replace(day=1)
-    hi = (lo.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(
-        days=1
-    )
+    hi = (lo.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     return lo.isoformat(), hi.isoformat()
 
 
@@ -190,12 +172,9 @@ def filter_cases(v: dict[str, list[Any]]) -> dict[str, list[dict[str, Any]]]:
         "name (wildcard abc*)": [{"name": x} for x in v["name_wildcard"]],
         f"modality {common} (most common)": [{"modality": common}],
         f"modality {rare} (rarest)": [{"modality": rare}],
-        "modality, two of them": [
-            {"modality": mods[i % len(mods) : i % len(mods) + 2]} for i in range(4)
-        ],
+        "modality, two of them": [{"modality": mods[i % len(mods) : i % len(mods) + 2]} for i in range(4)],
         "date range (one month)": [
-            dict(zip(("date_from", "date_to"), _month_range(d), strict=True))
-            for d in v["day"]
+            dict(zip(("date_from", "date_to"), _month_range(d), strict=True)) for d in v["day"]
         ],
         "date range (one day)": [{"date_from": d, "date_to": d} for d in v["day"]],
         "description (word, contains)": [{"description": x} for x in v["description"]],
@@ -270,14 +249,10 @@ def main() -> int:
     from pacs.query.studylist import SORT_VALUES
 
     storage = VAR_DIR / "portal" / "storage"
-    server = PacsServer(
-        DB, storage, extra_env={"PACS_SECRET_KEY": SECRET, "PACS_LOG_LEVEL": "WARNING"}
-    )
+    server = PacsServer(DB, storage, extra_env={"PACS_SECRET_KEY": SECRET, "PACS_LOG_LEVEL": "WARNING"})
     missed: list[str] = []
     with server, httpx.Client(base_url=server.url, timeout=120) as c:
-        c.get(
-            "/api/analytics/summary"
-        )  # folds pending counter deltas (a bulk load leaves many)
+        c.get("/api/analytics/summary")  # folds pending counter deltas (a bulk load leaves many)
 
         def add(
             section: str,
@@ -290,13 +265,8 @@ def main() -> int:
             ok = p95 < target
             if not ok:
                 missed.append(f"{section}: {metric} p95 {p95:.1f} ms")
-            note = (
-                f"p95 {'<' if ok else '>='} {target:.0f} ms: {'met' if ok else 'MISSED'}"
-                + extra
-            )
-            report.add(
-                section, f"{metric} p50", "ms", round(p50, 2), None, better="lower"
-            )
+            note = f"p95 {'<' if ok else '>='} {target:.0f} ms: {'met' if ok else 'MISSED'}" + extra
+            report.add(section, f"{metric} p50", "ms", round(p50, 2), None, better="lower")
             report.add(
                 section,
                 f"{metric} p95",
@@ -309,9 +279,7 @@ def main() -> int:
 
         log("study list: filters (first page, sort -study_date)")
         for label, plist in filter_cases(values).items():
-            times, body = timed(
-                c, "/api/studies", [{**p, "limit": LIMIT} for p in plist], SAMPLES
-            )
+            times, body = timed(c, "/api/studies", [{**p, "limit": LIMIT} for p in plist], SAMPLES)
             est = " (estimate)" if body["total_is_estimate"] else ""
             add(
                 "study list: filters, first page",
@@ -323,9 +291,7 @@ def main() -> int:
 
         log(f"study list: every sort, page 1 and page {DEEP_PAGE:,}")
         for sort in SORT_VALUES:
-            times, _ = timed(
-                c, "/api/studies", [{"sort": sort, "limit": LIMIT}], SAMPLES
-            )
+            times, _ = timed(c, "/api/studies", [{"sort": sort, "limit": LIMIT}], SAMPLES)
             add("study list: sorts, page 1", f"sort={sort}", times, LIST_TARGET_MS)
             cursor = deep_cursor(sort, DEEP_PAGE)
             if cursor is None:
@@ -401,9 +367,7 @@ def main() -> int:
             times, _ = timed(c, path, plist, SAMPLES)
             add("analytics", label, times, ANALYTICS_TARGET_MS)
 
-    report.note(
-        "all targets met" if not missed else "targets MISSED: " + "; ".join(missed)
-    )
+    report.note("all targets met" if not missed else "targets MISSED: " + "; ".join(missed))
     report.note(
         "client-side wall time per HTTP request on loopback (includes JSON encoding); the machine is shared: "
         "see the load average in the conditions"

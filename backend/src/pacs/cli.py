@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from pacs import lifecycle
 from pacs.config import get_settings
 
 app = typer.Typer(
@@ -74,13 +75,21 @@ def serve(
         f"[bold]PACS Portal[/bold] HTTP on {host or settings.http_host}:{port or settings.http_port} "
         f"(DICOMweb at /dicom-web). Synthetic data only; not for clinical use."
     )
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.http_host,
-        port=port or settings.http_port,
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=25,
+    # Graceful shutdown (pacs.lifecycle): SIGTERM → /readyz 503 while still serving for the drain period,
+    # then uvicorn finishes in-flight requests while the stop hooks let DIMSE associations finish.
+    server = lifecycle.DrainingServer(
+        uvicorn.Config(
+            create_app(settings),
+            host=host or settings.http_host,
+            port=port or settings.http_port,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        ),
+        drain_seconds=settings.shutdown_drain_seconds,
+        stop_timeout=settings.shutdown_timeout_seconds,
     )
+    server.run()
+    server.wait_stopped()
 
 
 # --- synthetic data (pacs.synth) -------------------------------------------------------------------------
