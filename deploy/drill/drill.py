@@ -448,11 +448,12 @@ pidfile = {pgb_dir}/pgbouncer.pid
                 pidfile=tmp / "haproxy.pid",
             )
         )
-        check = subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
+        haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        check = subprocess.run([haproxy, "-c", "-q", "-f", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"haproxy config invalid: {check.stdout}{check.stderr}")
         with (tmp / "haproxy.log").open("ab") as out:
-            lb = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
+            lb = subprocess.Popen([haproxy, "-db", "-f", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
         procs.append(lb)
         wait_port(lb_port, lb)
         base = f"http://127.0.0.1:{lb_port}"
