@@ -57,6 +57,7 @@ seed: install
 	$(PACS) seed
 
 test: install system-deps frontend-build
+	cd $(FRONTEND) && npm test
 	cd $(BACKEND) && $(PY) -m pytest -q -p no:cacheprovider tests src/pacs ../frontend/e2e
 
 # Front end (Vite + React + TypeScript): dependencies from package-lock.json, then the production build in frontend/dist.
@@ -71,7 +72,8 @@ frontend-install: $(FRONTEND)/node_modules/.installed
 frontend-build: frontend-install
 	cd $(FRONTEND) && npm run build
 
-lint: install
+lint: install frontend-install
+	cd $(FRONTEND) && npm run typecheck && npm run lint
 	cd $(BACKEND) && $(VENV)/bin/ruff check src tests && $(VENV)/bin/ruff format --check src tests && $(VENV)/bin/mypy src
 	$(VENV)/bin/ruff check --config $(BACKEND)/pyproject.toml deploy && $(VENV)/bin/ruff format --check --config $(BACKEND)/pyproject.toml deploy
 
