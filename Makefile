@@ -74,6 +74,7 @@ frontend-build: frontend-install
 
 lint: install frontend-install
 	cd $(FRONTEND) && npm run typecheck && npm run lint
+	$(VENV)/bin/ruff check $(FRONTEND)/e2e $(FRONTEND)/scripts && $(VENV)/bin/ruff format --check $(FRONTEND)/e2e $(FRONTEND)/scripts
 	cd $(BACKEND) && $(VENV)/bin/ruff check src tests && $(VENV)/bin/ruff format --check src tests && $(VENV)/bin/mypy src
 	$(VENV)/bin/ruff check --config $(BACKEND)/pyproject.toml deploy && $(VENV)/bin/ruff format --check --config $(BACKEND)/pyproject.toml deploy
 
