@@ -201,7 +201,10 @@ export function describeLoadError(error: unknown): string {
     }
     return `HTTP ${error.status}${detail ? `: ${detail}` : ` ${error.statusText}`}`
   }
-  if (error instanceof Error) return error.message
+  // The wasm codecs throw bare numbers (an exception pointer): say what happened instead.
+  const undecodable = (code: unknown) => `its pixel data could not be decoded (decoder error ${code})`
+  if (typeof error === 'number' || (typeof error === 'string' && /^\d+$/.test(error))) return undecodable(error)
+  if (error instanceof Error) return /^\d+$/.test(error.message) ? undecodable(error.message) : error.message
   if (error && typeof error === 'object') {
     const e = error as { message?: unknown; error?: unknown; status?: unknown }
     if (e.error !== undefined && e.error !== error) return describeLoadError(e.error)

@@ -1,0 +1,259 @@
+/**
+ * The DICOM viewer at /viewer/{StudyInstanceUID}[?series={SeriesInstanceUID}]: Cornerstone3D stack viewports over
+ * the archive's WADO-RS, a series panel, layouts, tools, presets, cine and measurements.
+ */
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
+import { Link, useParams, useSearchParams } from 'react-router'
+import { searchSeries, type SeriesSummary } from '../../api/dicomweb'
+import { MAX_VIEWPORTS, createViewerEngine, initCornerstone, setPrimaryTool, type PrimaryTool } from './cornerstone'
+import MeasurementList from './MeasurementList'
+import SeriesPanel from './SeriesPanel'
+import Toolbar, { LAYOUTS, type Layout, type ViewAction } from './Toolbar'
+import ViewportPane from './ViewportPane'
+import * as actions from './viewportActions'
+import './viewer.css'
+
+type Assignments = (string | null)[]
+
+function useStudySeries(studyUID: string) {
+  const [series, setSeries] = useState<SeriesSummary[] | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  useEffect(() => {
+    const ctrl = new AbortController()
+    setSeries(null)
+    setError(null)
+    searchSeries(studyUID, ctrl.signal)
+      .then(setSeries)
+      .catch((e: unknown) => {
+        if (ctrl.signal.aborted) return
+        setError(e instanceof Error ? e.message : String(e))
+      })
+    return () => ctrl.abort()
+  }, [studyUID])
+  return { series, error }
+}
+
+/** Cornerstone3D initialised and a rendering engine for this page. */
+function useViewerEngine() {
+  const [ready, setReady] = useState(false)
+  const [error, setError] = useState<string | null>(null)
+  useEffect(() => {
+    let teardown: (() => void) | null = null
+    let cancelled = false
+    initCornerstone()
+      .then(() => {
+        if (cancelled) return
+        teardown = createViewerEngine()
+        setReady(true)
+      })
+      .catch((e: unknown) => setError(`The viewer could not start: ${e instanceof Error ? e.message : e}`))
+    return () => {
+      cancelled = true
+      setReady(false)
+      teardown?.()
+    }
+  }, [])
+  return { ready, error }
+}
+
+/** Height from the page's top edge to the bottom of the window, so the viewer fills the screen under the header. */
+function useFillHeight() {
+  const ref = useRef<HTMLDivElement>(null)
+  const [height, setHeight] = useState<number | undefined>(undefined)
+  useLayoutEffect(() => {
+    const measure = () => {
+      const top = ref.current?.getBoundingClientRect().top ?? 0
+      setHeight(Math.max(320, window.innerHeight - top - window.scrollY))
+    }
+    measure()
+    window.addEventListener('resize', measure)
+    return () => window.removeEventListener('resize', measure)
+  }, [])
+  return { ref, height }
+}
+
+export default function ViewerPage() {
+  const { studyInstanceUID = '' } = useParams()
+  const [params, setParams] = useSearchParams()
+  const requestedSeries = params.get('series')
+  const { series, error: seriesError } = useStudySeries(studyInstanceUID)
+  const { ready, error: engineError } = useViewerEngine()
+  const { ref: pageRef, height } = useFillHeight()
+
+  const [layout, setLayout] = useState<Layout>('1x1')
+  const [assigned, setAssigned] = useState<Assignments>(() => Array(MAX_VIEWPORTS).fill(null))
+  const [active, setActive] = useState(0)
+  const [tool, setTool] = useState<PrimaryTool>('windowLevel')
+  const [fps, setFps] = useState(20)
+  const [playing, setPlaying] = useState<boolean[]>(() => Array(MAX_VIEWPORTS).fill(false))
+  const visible = LAYOUTS[layout]
+
+  // First series shown: the one in the URL, else the first with images; more viewports get the next ones.
+  useEffect(() => {
+    if (!series?.length) return
+    setAssigned((prev) => {
+      if (prev.some(Boolean)) return prev
+      const ordered = [...series]
+      const wanted = ordered.findIndex((s) => s.seriesInstanceUID === requestedSeries)
+      if (wanted > 0) ordered.unshift(...ordered.splice(wanted, 1))
+      const next: Assignments = Array(MAX_VIEWPORTS).fill(null)
+      for (let i = 0; i < MAX_VIEWPORTS; i++) next[i] = ordered[i]?.seriesInstanceUID ?? null
+      return next
+    })
+  }, [series, requestedSeries])
+
+  // The URL names the series in the active viewport, so a reload or a shared link opens the same view.
+  useEffect(() => {
+    const uid = assigned[active]
+    if (uid && uid !== params.get('series')) {
+      const next = new URLSearchParams(params)
+      next.set('series', uid)
+      setParams(next, { replace: true })
+    }
+  }, [assigned, active, params, setParams])
+
+  useEffect(() => {
+    if (ready) setPrimaryTool(tool)
+  }, [ready, tool])
+
+  const showSeries = useCallback((index: number, uid: string) => {
+    setAssigned((prev) => prev.map((u, i) => (i === index ? uid : u)))
+    setPlaying((prev) => prev.map((p, i) => (i === index ? false : p)))
+  }, [])
+
+  const stopCineAt = useCallback((index: number) => {
+    actions.stopCine(index)
+    setPlaying((prev) => prev.map((p, i) => (i === index ? false : p)))
+  }, [])
+
+  const togglePlay = () => {
+    if (playing[active]) {
+      stopCineAt(active)
+    } else if (actions.startCine(active, fps)) {
+      setPlaying((prev) => prev.map((p, i) => (i === active ? true : p)))
+    }
+  }
+
+  const changeFps = (value: number) => {
+    setFps(value)
+    if (playing[active]) actions.startCine(active, value)
+  }
+
+  const changeLayout = (l: Layout) => {
+    setLayout(l)
+    if (active >= LAYOUTS[l]) setActive(0)
+  }
+
+  const onAction = (a: ViewAction) => {
+    const i = active
+    switch (a) {
+      case 'invert':
+        return actions.toggleInvert(i)
+      case 'zoomIn':
+        return actions.zoomBy(i, 1.25)
+      case 'zoomOut':
+        return actions.zoomBy(i, 0.8)
+      case 'fit':
+        return actions.fit(i)
+      case 'rotate':
+        return actions.rotate(i, 90)
+      case 'flipH':
+        return actions.flip(i, 'horizontal')
+      case 'flipV':
+        return actions.flip(i, 'vertical')
+      case 'reset':
+        return actions.reset(i)
+      case 'defaultWindow':
+        return actions.defaultWindow(i)
+    }
+  }
+
+  // Keyboard: arrows step through the stack of the active viewport, Page Up/Down by ten, Home/End to the ends.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null
+      if (target && (target.tagName === 'INPUT' || target.tagName === 'SELECT' || target.isContentEditable)) return
+      const step: Record<string, number> = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1, PageDown: 10, PageUp: -10 }
+      if (e.key in step) {
+        e.preventDefault()
+        if (playing[active]) stopCineAt(active)
+        void actions.scrollBy(active, step[e.key])
+      } else if (e.key === 'Home' || e.key === 'End') {
+        e.preventDefault()
+        void actions.goToSlice(active, e.key === 'Home' ? 0 : Number.MAX_SAFE_INTEGER)
+      }
+    }
+    window.addEventListener('keydown', onKey)
+    return () => window.removeEventListener('keydown', onKey)
+  }, [active, playing, stopCineAt])
+
+  const shown = useMemo(() => new Set(assigned.slice(0, visible).filter((u): u is string => Boolean(u))), [
+    assigned,
+    visible,
+  ])
+  const current = series?.find((s) => s.seriesInstanceUID === assigned[active])
+
+  const problem = engineError ?? (seriesError ? `The study could not be loaded: ${seriesError}` : null)
+
+  return (
+    <div className="viewer-page" ref={pageRef} style={{ height }} data-testid="viewer">
+      <Toolbar
+        layout={layout}
+        tool={tool}
+        playing={playing[active]}
+        fps={fps}
+        onLayout={changeLayout}
+        onTool={setTool}
+        onPreset={(c, w) => actions.applyWindow(active, c, w)}
+        onAction={onAction}
+        onTogglePlay={togglePlay}
+        onFps={changeFps}
+      />
+      <div className="viewer-body">
+        <aside className="viewer-side">
+          <p className="viewer-back">
+            <Link to={`/studies/${encodeURIComponent(studyInstanceUID)}`}>← Study</Link>
+          </p>
+          {series === null && !problem && <p className="viewer-muted">Loading series…</p>}
+          {series && series.length === 0 && <p className="viewer-muted">This study has no series.</p>}
+          {series && <SeriesPanel series={series} shown={shown} onPick={(uid) => showSeries(active, uid)} />}
+        </aside>
+        <section className="viewer-main" aria-label="Viewports">
+          {problem && (
+            <div className="viewer-error viewer-error-page" role="alert">
+              {problem}
+            </div>
+          )}
+          {ready && (
+            <div className={`viewer-grid layout-${layout}`}>
+              {Array.from({ length: visible }, (_, i) => (
+                <ViewportPane
+                  key={i}
+                  index={i}
+                  studyUID={studyInstanceUID}
+                  seriesUID={assigned[i]}
+                  active={i === active}
+                  playing={playing[i]}
+                  onActivate={setActive}
+                  onDropSeries={showSeries}
+                  onCineStopped={stopCineAt}
+                />
+              ))}
+            </div>
+          )}
+        </section>
+        <aside className="viewer-side viewer-side-right">
+          {current && (
+            <p className="viewer-muted" data-testid="active-series">
+              Active: {current.modality} {current.seriesNumber ?? ''} {current.description}
+            </p>
+          )}
+          <MeasurementList />
+          <p className="viewer-muted viewer-help">
+            Wheel, arrows or the bar scroll · right-drag zooms · middle-drag pans · drag series onto a viewport
+          </p>
+        </aside>
+      </div>
+    </div>
+  )
+}

@@ -1,0 +1,347 @@
+/** One stack viewport: the Cornerstone3D canvas, its overlays, a slice scrollbar and a drop target for series. */
+import { Enums as csEnums, cache, eventTarget, utilities as csUtils, type Types } from '@cornerstonejs/core'
+import { ToolGroupManager } from '@cornerstonejs/tools'
+import { useEffect, useMemo, useRef, useState, type DragEvent } from 'react'
+import { describeLoadError, nums, num, str, type DicomJson, type SeriesImages } from '../../api/dicomweb'
+import {
+  RENDERING_ENGINE_ID,
+  TOOL_GROUP_ID,
+  engine,
+  stackPrefetch,
+  stackViewport,
+  viewportIdFor,
+} from './cornerstone'
+import { dicomDate, dicomTime, fixed, personName } from './format'
+import { loadSeries } from './seriesStore'
+import { goToSlice, stopCine } from './viewportActions'
+
+export const SERIES_DRAG_TYPE = 'application/x-pacs-series'
+
+type Status = 'empty' | 'loading' | 'ready' | 'error'
+
+interface ViewState {
+  index: number
+  center: number | null
+  width: number | null
+  zoom: number | null
+  invert: boolean
+  rotation: number
+}
+
+interface Props {
+  index: number
+  studyUID: string
+  seriesUID: string | null
+  active: boolean
+  playing: boolean
+  onActivate: (index: number) => void
+  onDropSeries: (index: number, seriesUID: string) => void
+  onCineStopped: (index: number) => void
+}
+
+const initialView: ViewState = { index: 0, center: null, width: null, zoom: null, invert: false, rotation: 0 }
+
+/** Screen pixels per image pixel: what a radiologist means by zoom. */
+function magnification(vp: Types.IStackViewport): number | null {
+  const cam = vp.getCamera()
+  const spacing = vp.getImageData()?.spacing
+  const h = vp.element.clientHeight
+  if (!cam.parallelScale || !spacing || !h) return null
+  return (h / 2 / cam.parallelScale) * spacing[1]
+}
+
+export default function ViewportPane(props: Props) {
+  const { index, studyUID, seriesUID, active, playing, onActivate, onDropSeries, onCineStopped } = props
+  const elementRef = useRef<HTMLDivElement>(null)
+  const [enabled, setEnabled] = useState(false)
+  const [series, setSeries] = useState<SeriesImages | null>(null)
+  const [status, setStatus] = useState<Status>('empty')
+  const [error, setError] = useState<string | null>(null)
+  const [frameErrors, setFrameErrors] = useState<Map<number, string>>(new Map())
+  const [view, setView] = useState<ViewState>(initialView)
+  // The slice asked for (wheel, keys, bar, cine): shown in the overlay at once, and where a load error belongs.
+  const [target, setTarget] = useState(0)
+  const [rendered, setRendered] = useState(0)
+  const [loadedCount, setLoadedCount] = useState(0)
+  const [dragOver, setDragOver] = useState(false)
+  const viewportId = viewportIdFor(index)
+
+  // Enable the element in the rendering engine and the tool group while the pane is mounted.
+  useEffect(() => {
+    const element = elementRef.current
+    const re = engine()
+    if (!element || !re) return
+    re.enableElement({
+      viewportId,
+      type: csEnums.ViewportType.STACK,
+      element,
+      defaultOptions: { background: [0, 0, 0] as Types.Point3 },
+    })
+    ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.addViewport(viewportId, RENDERING_ENGINE_ID)
+    setEnabled(true)
+
+    const update = () => {
+      const vp = stackViewport(index)
+      if (!vp || !vp.getImageIds().length) return
+      const props = vp.getProperties()
+      const range = props.voiRange
+      const ww = range ? csUtils.windowLevel.toWindowLevel(range.lower, range.upper) : null
+      setView({
+        index: vp.getCurrentImageIdIndex(),
+        center: ww ? ww.windowCenter : null,
+        width: ww ? ww.windowWidth : null,
+        zoom: magnification(vp),
+        invert: Boolean(props.invert),
+        rotation: vp.getViewPresentation().rotation ?? 0,
+      })
+    }
+    const onRendered = () => {
+      setRendered((n) => n + 1)
+      setStatus((s) => (s === 'loading' ? 'ready' : s))
+      update()
+    }
+    const onPreNewImage = (evt: Event) => {
+      const i = (evt as CustomEvent<{ imageIdIndex?: number }>).detail?.imageIdIndex
+      if (typeof i === 'number') setTarget(i)
+    }
+    element.addEventListener(csEnums.Events.PRE_STACK_NEW_IMAGE, onPreNewImage)
+    element.addEventListener(csEnums.Events.IMAGE_RENDERED, onRendered)
+    element.addEventListener(csEnums.Events.STACK_NEW_IMAGE, update)
+    element.addEventListener(csEnums.Events.VOI_MODIFIED, update)
+    element.addEventListener(csEnums.Events.CAMERA_MODIFIED, update)
+
+    let frame = 0
+    const observer = new ResizeObserver(() => {
+      cancelAnimationFrame(frame)
+      frame = requestAnimationFrame(() => engine()?.resize(true, true))
+    })
+    observer.observe(element)
+    return () => {
+      observer.disconnect()
+      cancelAnimationFrame(frame)
+      element.removeEventListener(csEnums.Events.PRE_STACK_NEW_IMAGE, onPreNewImage)
+      element.removeEventListener(csEnums.Events.IMAGE_RENDERED, onRendered)
+      element.removeEventListener(csEnums.Events.STACK_NEW_IMAGE, update)
+      element.removeEventListener(csEnums.Events.VOI_MODIFIED, update)
+      element.removeEventListener(csEnums.Events.CAMERA_MODIFIED, update)
+      stopCine(index)
+      stackPrefetch.disable(element)
+      ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.removeViewports(RENDERING_ENGINE_ID, viewportId)
+      engine()?.disableElement(viewportId)
+      setEnabled(false)
+    }
+  }, [index, viewportId])
+
+  // Load the series into the viewport whenever it changes; prefetch the rest of the stack.
+  useEffect(() => {
+    if (!enabled) return
+    setSeries(null)
+    setError(null)
+    setFrameErrors(new Map())
+    setView(initialView)
+    setTarget(0)
+    setLoadedCount(0)
+    if (!seriesUID) {
+      setStatus('empty')
+      return
+    }
+    setStatus('loading')
+    let cancelled = false
+    const element = elementRef.current
+    loadSeries(studyUID, seriesUID)
+      .then(async (s) => {
+        if (cancelled) return
+        setSeries(s)
+        if (!s.frames.length) {
+          setStatus('error')
+          setError('This series has no images to display.')
+          return
+        }
+        const vp = stackViewport(index)
+        if (!vp) return
+        stopCine(index)
+        const imageIds = s.frames.map((f) => f.imageId)
+        setLoadedCount(imageIds.filter((id) => cache.isLoaded(id)).length)
+        try {
+          await vp.setStack(imageIds, 0)
+          vp.render()
+        } catch (e) {
+          if (!cancelled) {
+            setStatus('error')
+            setError(`Image 1 of ${imageIds.length} cannot be displayed: ${describeLoadError(e)}`)
+          }
+        }
+        if (!cancelled && element) stackPrefetch.enable(element)
+      })
+      .catch((e: unknown) => {
+        if (cancelled) return
+        setStatus('error')
+        setError(`The series could not be loaded: ${describeLoadError(e)}`)
+      })
+    return () => {
+      cancelled = true
+    }
+  }, [enabled, index, studyUID, seriesUID])
+
+  // Count fetched images (prefetch progress) and remember which ones failed, with the reason.
+  useEffect(() => {
+    if (!series) return
+    const position = new Map(series.frames.map((f, i) => [f.imageId, i]))
+    const onLoaded = (evt: Event) => {
+      const id = (evt as CustomEvent<{ image?: { imageId?: string } }>).detail?.image?.imageId
+      if (id && position.has(id)) setLoadedCount((n) => Math.min(series.frames.length, n + 1))
+    }
+    const onFailed = (evt: Event) => {
+      const detail = (evt as CustomEvent<{ imageId?: string; error?: unknown }>).detail
+      const i = detail?.imageId !== undefined ? position.get(detail.imageId) : undefined
+      if (i === undefined) return
+      setFrameErrors((m) => new Map(m).set(i, describeLoadError(detail.error)))
+    }
+    eventTarget.addEventListener(csEnums.Events.IMAGE_LOADED, onLoaded)
+    eventTarget.addEventListener(csEnums.Events.IMAGE_LOAD_FAILED, onFailed)
+    eventTarget.addEventListener(csEnums.Events.IMAGE_LOAD_ERROR, onFailed)
+    return () => {
+      eventTarget.removeEventListener(csEnums.Events.IMAGE_LOADED, onLoaded)
+      eventTarget.removeEventListener(csEnums.Events.IMAGE_LOAD_FAILED, onFailed)
+      eventTarget.removeEventListener(csEnums.Events.IMAGE_LOAD_ERROR, onFailed)
+    }
+  }, [series])
+
+  // Cine stops by itself when the pane is told so.
+  useEffect(() => {
+    if (!playing) stopCine(index)
+  }, [playing, index])
+
+  const bySop = useMemo(() => {
+    const m = new Map<string, DicomJson>()
+    for (const ds of series?.instances ?? []) m.set(str(ds, '00080018'), ds)
+    return m
+  }, [series])
+
+  const total = series?.frames.length ?? 0
+  const current = series?.frames[target]
+  const ds = current ? bySop.get(current.sopInstanceUID) : series?.instances[0]
+  const frameError = frameErrors.get(target)
+  const shownError = error ?? (frameError ? `Image ${target + 1} of ${total} cannot be displayed: ${frameError}` : null)
+  const position = ds ? nums(ds, '00200032') : []
+  const sliceLocation = ds ? num(ds, '00201041') : null
+  const thickness = ds ? num(ds, '00180050') : null
+  const multiFrame = (current?.numberOfFrames ?? 1) > 1
+  const shownStatus: Status = shownError ? 'error' : status
+
+  const onDragOverPane = (e: DragEvent) => {
+    if (e.dataTransfer.types.includes(SERIES_DRAG_TYPE)) {
+      e.preventDefault()
+      e.dataTransfer.dropEffect = 'copy'
+      setDragOver(true)
+    }
+  }
+  const onDrop = (e: DragEvent) => {
+    setDragOver(false)
+    const uid = e.dataTransfer.getData(SERIES_DRAG_TYPE)
+    if (uid) {
+      e.preventDefault()
+      onActivate(index)
+      onDropSeries(index, uid)
+    }
+  }
+
+  return (
+    <div
+      className={`viewer-pane${active ? ' is-active' : ''}${dragOver ? ' is-drop-target' : ''}`}
+      data-testid={`viewport-${index}`}
+      data-status={shownStatus}
+      data-rendered={rendered}
+      data-slice={total ? target + 1 : 0}
+      data-shown={total ? view.index + 1 : 0}
+      data-total={total}
+      data-loaded={loadedCount}
+      data-series={seriesUID ?? ''}
+      aria-label={`Viewport ${index + 1}${active ? ' (active)' : ''}`}
+      onPointerDownCapture={() => onActivate(index)}
+      onDragOver={onDragOverPane}
+      onDragLeave={() => setDragOver(false)}
+      onDrop={onDrop}
+    >
+      <div
+        ref={elementRef}
+        className="viewer-canvas"
+        data-testid={`viewport-canvas-${index}`}
+        onContextMenu={(e) => e.preventDefault()}
+      />
+      {status === 'empty' && <div className="viewer-hint">Drag a series here, or click one in the list</div>}
+      {status === 'loading' && !shownError && <div className="viewer-hint">Loading…</div>}
+      {shownError && (
+        // Opaque: the previous image must not pass for the one that failed.
+        <div className="viewer-error-cover">
+          <div className="viewer-error" role="alert" data-testid={`viewport-error-${index}`}>
+            {shownError}
+          </div>
+        </div>
+      )}
+      {series && ds && (
+        <div className="viewer-overlay" aria-live="off">
+          <div className="ov ov-tl">
+            <div data-testid="overlay-patient">{personName(str(ds, '00100010'))}</div>
+            <div>{str(ds, '00100020')}</div>
+            <div>
+              {dicomDate(str(ds, '00100030'))} {str(ds, '00100040')}
+            </div>
+          </div>
+          <div className="ov ov-tr">
+            <div data-testid="overlay-study">{str(ds, '00081030')}</div>
+            <div>
+              {dicomDate(str(ds, '00080020'))} {dicomTime(str(ds, '00080030'))}
+            </div>
+            <div data-testid="overlay-series">
+              {str(ds, '00080060')} Se {str(ds, '00200011')}: {str(ds, '0008103E')}
+            </div>
+          </div>
+          <div className="ov ov-bl">
+            <div data-testid="overlay-slice">
+              {multiFrame
+                ? `Fr ${current?.frame ?? 1}/${current?.numberOfFrames ?? 1} · Im ${target + 1}/${total}`
+                : `Im ${target + 1}/${total}`}
+            </div>
+            {(sliceLocation !== null || position.length === 3) && (
+              <div data-testid="overlay-position">
+                Loc {fixed(sliceLocation ?? position[2], 1)} mm
+                {thickness !== null ? ` · Thk ${fixed(thickness, 1)} mm` : ''}
+              </div>
+            )}
+            {loadedCount < total && (
+              <div className="ov-dim" data-testid="overlay-loaded">
+                Loaded {loadedCount}/{total}
+              </div>
+            )}
+          </div>
+          <div className="ov ov-br">
+            <div data-testid="overlay-wl">
+              {view.width !== null ? `W ${Math.round(view.width)} L ${Math.round(view.center ?? 0)}` : ''}
+            </div>
+            <div data-testid="overlay-zoom">
+              {view.zoom !== null ? `Zoom ${view.zoom.toFixed(2)}×` : ''}
+              {view.rotation ? ` · Rot ${Math.round(view.rotation)}°` : ''}
+              {view.invert ? ' · Inv' : ''}
+            </div>
+          </div>
+        </div>
+      )}
+      {total > 1 && (
+        <input
+          className="viewer-scrollbar"
+          type="range"
+          min={1}
+          max={total}
+          value={target + 1}
+          aria-label="Slice"
+          data-testid={`viewport-scrollbar-${index}`}
+          onChange={(e) => {
+            if (playing) onCineStopped(index)
+            void goToSlice(index, Number(e.target.value) - 1)
+          }}
+        />
+      )}
+    </div>
+  )
+}

@@ -1,0 +1,148 @@
+/**
+ * Cornerstone3D set-up for the viewer: the library, the DICOM image loader (`wadors:` image ids, decoding in
+ * web workers with the wasm codecs), the tools, one rendering engine and one tool group per viewer page.
+ */
+import {
+  Enums as csEnums,
+  RenderingEngine,
+  getRenderingEngine,
+  init as csInit,
+  isCornerstoneInitialized,
+  type Types,
+} from '@cornerstonejs/core'
+import { init as dicomImageLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader'
+import {
+  AngleTool,
+  EllipticalROITool,
+  Enums as toolEnums,
+  LengthTool,
+  PanTool,
+  RectangleROITool,
+  StackScrollTool,
+  ToolGroupManager,
+  WindowLevelTool,
+  ZoomTool,
+  addTool,
+  init as toolsInit,
+  utilities as toolUtils,
+} from '@cornerstonejs/tools'
+import type { DicomJson, SeriesImages } from '../../api/dicomweb'
+
+export const RENDERING_ENGINE_ID = 'pacs-viewer'
+export const TOOL_GROUP_ID = 'pacs-viewer-tools'
+export const MAX_VIEWPORTS = 4
+
+export const viewportIdFor = (index: number) => `vp-${index}`
+
+/** The tools a person can put on the left mouse button. */
+export const PRIMARY_TOOLS = {
+  windowLevel: WindowLevelTool.toolName,
+  pan: PanTool.toolName,
+  zoom: ZoomTool.toolName,
+  length: LengthTool.toolName,
+  angle: AngleTool.toolName,
+  rectangle: RectangleROITool.toolName,
+  ellipse: EllipticalROITool.toolName,
+} as const
+export type PrimaryTool = keyof typeof PRIMARY_TOOLS
+
+export const MEASUREMENT_TOOLS: readonly string[] = [
+  LengthTool.toolName,
+  AngleTool.toolName,
+  RectangleROITool.toolName,
+  EllipticalROITool.toolName,
+]
+
+let initialised: Promise<void> | null = null
+
+/** Initialise Cornerstone3D, the DICOM image loader and the tools, once per page load. */
+export function initCornerstone(): Promise<void> {
+  initialised ??= (async () => {
+    if (!isCornerstoneInitialized()) csInit()
+    const cores = navigator.hardwareConcurrency || 2
+    dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
+    toolsInit()
+    for (const tool of [
+      WindowLevelTool,
+      PanTool,
+      ZoomTool,
+      StackScrollTool,
+      LengthTool,
+      AngleTool,
+      RectangleROITool,
+      EllipticalROITool,
+    ]) {
+      addTool(tool)
+    }
+  })()
+  return initialised
+}
+
+/** Register a series' WADO-RS metadata with the loader's metadata provider (one entry per instance). */
+export function registerSeriesMetadata(series: SeriesImages): void {
+  const bySop = new Map<string, DicomJson>()
+  for (const ds of series.instances) {
+    const sop = ds['00080018']?.Value?.[0]
+    if (typeof sop === 'string') bySop.set(sop, ds)
+  }
+  for (const f of series.frames) {
+    // Multi-frame instances are looked up through their first frame's id (the loader combines per-frame data).
+    if (f.frame !== 1) continue
+    const ds = bySop.get(f.sopInstanceUID)
+    if (ds) wadors.metaDataManager.add(f.imageId, ds as unknown as Parameters<typeof wadors.metaDataManager.add>[1])
+  }
+}
+
+/** The rendering engine and tool group of a viewer page; call the returned function to tear them down. */
+export function createViewerEngine(): () => void {
+  getRenderingEngine(RENDERING_ENGINE_ID)?.destroy()
+  ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID)
+  new RenderingEngine(RENDERING_ENGINE_ID)
+  const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID)
+  if (group) {
+    for (const name of [
+      WindowLevelTool.toolName,
+      PanTool.toolName,
+      ZoomTool.toolName,
+      StackScrollTool.toolName,
+      ...MEASUREMENT_TOOLS,
+    ]) {
+      group.addTool(name)
+    }
+    const { MouseBindings } = toolEnums
+    group.setToolActive(WindowLevelTool.toolName, { bindings: [{ mouseButton: MouseBindings.Primary }] })
+    group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] })
+    group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] })
+    group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] })
+    for (const name of MEASUREMENT_TOOLS) group.setToolPassive(name)
+  }
+  return () => {
+    ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID)
+    getRenderingEngine(RENDERING_ENGINE_ID)?.destroy()
+  }
+}
+
+/** Put a tool on the left mouse button; the previous one goes passive (its annotations stay editable). */
+export function setPrimaryTool(tool: PrimaryTool): void {
+  const group = ToolGroupManager.getToolGroup(TOOL_GROUP_ID)
+  if (!group) return
+  const { MouseBindings } = toolEnums
+  const name = PRIMARY_TOOLS[tool]
+  const current = group.getActivePrimaryMouseButtonTool()
+  if (current === name) return
+  // Passive drops only the primary binding: Pan keeps the middle button, Zoom the right one.
+  if (current) group.setToolPassive(current)
+  group.setToolActive(name, { bindings: [{ mouseButton: MouseBindings.Primary }] })
+}
+
+export function engine(): RenderingEngine | undefined {
+  return getRenderingEngine(RENDERING_ENGINE_ID)
+}
+
+export function stackViewport(index: number): Types.IStackViewport | undefined {
+  const vp = engine()?.getViewport(viewportIdFor(index))
+  return vp && vp.type === csEnums.ViewportType.STACK ? (vp as Types.IStackViewport) : undefined
+}
+
+export const cine = toolUtils.cine
+export const stackPrefetch = toolUtils.stackPrefetch

@@ -1,0 +1,112 @@
+/** What the toolbar and the keyboard do to a stack viewport: window presets, invert, zoom, rotate, flip, cine. */
+import { utilities as csUtils, type Types } from '@cornerstonejs/core'
+import { cine, stackViewport } from './cornerstone'
+
+export interface WindowPreset {
+  id: string
+  label: string
+  center: number
+  width: number
+}
+
+/** CT window presets in Hounsfield units (center / width), as commonly used in radiology reading rooms. */
+export const CT_PRESETS: readonly WindowPreset[] = [
+  { id: 'brain', label: 'Brain', center: 40, width: 80 },
+  { id: 'lung', label: 'Lung', center: -600, width: 1500 },
+  { id: 'bone', label: 'Bone', center: 400, width: 1800 },
+  { id: 'abdomen', label: 'Abdomen', center: 50, width: 400 },
+  { id: 'mediastinum', label: 'Mediastinum', center: 50, width: 350 },
+]
+
+export function applyWindow(index: number, center: number, width: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  vp.setProperties({ voiRange: csUtils.windowLevel.toLowHighRange(width, center) })
+  vp.render()
+}
+
+/** The window from the file (Window Center/Width) or, when it has none, the one computed from the pixels. */
+export function defaultWindow(index: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  const invert = vp.getProperties().invert
+  vp.resetProperties()
+  if (invert) vp.setProperties({ invert })
+  vp.render()
+}
+
+export function toggleInvert(index: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  vp.setProperties({ invert: !vp.getProperties().invert })
+  vp.render()
+}
+
+export function zoomBy(index: number, factor: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  vp.setZoom(vp.getZoom() * factor)
+  vp.render()
+}
+
+/** Fit the image to the viewport again (zoom and pan), keeping rotation and flips. */
+export function fit(index: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  vp.setViewPresentation({ zoom: 1, pan: [0, 0] as Types.Point2 })
+  vp.render()
+}
+
+export function rotate(index: number, degrees: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  const current = vp.getViewPresentation().rotation ?? 0
+  vp.setViewPresentation({ rotation: (((current + degrees) % 360) + 360) % 360 })
+  vp.render()
+}
+
+export function flip(index: number, direction: 'horizontal' | 'vertical'): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  const cam = vp.getCamera()
+  if (direction === 'horizontal') vp.setCamera({ flipHorizontal: !cam.flipHorizontal })
+  else vp.setCamera({ flipVertical: !cam.flipVertical })
+  vp.render()
+}
+
+/** Camera (zoom, pan, rotation, flips) and display (window, invert) back to how the image first appeared. */
+export function reset(index: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  vp.resetCamera()
+  vp.resetProperties()
+  vp.render()
+}
+
+export async function goToSlice(index: number, slice: number): Promise<void> {
+  const vp = stackViewport(index)
+  if (!vp) return
+  const n = vp.getImageIds().length
+  if (!n) return
+  const target = Math.max(0, Math.min(n - 1, slice))
+  if (target !== vp.getCurrentImageIdIndex()) await vp.setImageIdIndex(target)
+}
+
+export async function scrollBy(index: number, delta: number): Promise<void> {
+  const vp = stackViewport(index)
+  if (!vp) return
+  await goToSlice(index, vp.getCurrentImageIdIndex() + delta)
+}
+
+export function startCine(index: number, framesPerSecond: number): boolean {
+  const vp = stackViewport(index)
+  if (!vp || vp.getImageIds().length < 2) return false
+  cine.playClip(vp.element as HTMLDivElement, { framesPerSecond, loop: true })
+  return true
+}
+
+export function stopCine(index: number): void {
+  const vp = stackViewport(index)
+  if (!vp) return
+  cine.stopClip(vp.element as HTMLDivElement)
+}
