@@ -8,7 +8,7 @@ PACS := $(VENV)/bin/pacs
 BACKEND := $(ROOT)/backend
 FRONTEND := $(ROOT)/frontend
 # Debian packages the tests and benchmarks drive (real DICOM peers, the pooler, the browser, Orthanc).
-APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck
+APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck dicom3tools
 
 .PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean frontend-install frontend-build \
 	deploy-check drill

@@ -189,22 +189,24 @@ def seed(
     if bulk:
         _bulk(n, seed_value, 1, 2000, 0)
         return
-    from pacs.synth.demo import DEMO_MAX_INSTANCES
-    from pacs.synth.run import generate
+    from time import perf_counter
 
-    report = generate(
-        studies=n,
-        seed=seed_value,
-        out=None,
-        to_archive=True,
-        settings=settings,
-        compression="none",
-        console=console,
-        max_instances_per_series=DEMO_MAX_INSTANCES,
-    )
+    from pacs.services import Services
+    from pacs.synth.demo import seed_studies
+    from pacs.synth.run import progress_bar
+
+    services = Services.create(settings)
+    t0 = perf_counter()
+    try:
+        with progress_bar(console) as bar:
+            task = bar.add_task("demo studies", total=n, rate="")
+            stored = seed_studies(
+                services, n, seed=seed_value, on_study=lambda i: bar.update(task, completed=i + 1)
+            )
+    finally:
+        services.close()
     console.print(
-        f"[green]seeded {report.studies} studies ({report.instances} instances, {report.bytes / 1e6:.0f} MB) "
-        f"in {report.seconds:.1f} s[/green]"
+        f"[green]{stored} new studies stored ({n - stored} were there) in {perf_counter() - t0:.1f} s[/green]"
     )
 
 

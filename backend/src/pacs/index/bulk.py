@@ -134,3 +134,7 @@ def restore_indexes(conn: Connection, on_index: Callable[[str], None] | None = N
         built += 1
     _set_pending(conn, [])
     return built
+
+
+def has_studies(conn: Connection) -> bool:
+    return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM studies)")).scalar())

@@ -115,10 +115,28 @@ def pixel_spacing(kind: Kind) -> float:
     return round(kind.fov_mm / kind.columns, 6)
 
 
+#: Centre of the scanned volume per body part (mm, patient coordinates LPS; the phantom's layout).
+BODY_CENTRES: dict[str, tuple[float, float, float]] = {
+    "HEAD": (0.0, 0.0, 40.0),
+    "BRAIN": (0.0, 0.0, 40.0),
+    "NECK": (0.0, 10.0, -40.0),
+    "CSPINE": (0.0, 30.0, -40.0),
+    "CHEST": (0.0, 0.0, -210.0),
+    "HEART": (20.0, -15.0, -235.0),
+    "BREAST": (0.0, -40.0, -200.0),
+    "ABDOMEN": (0.0, 0.0, -400.0),
+    "LSPINE": (0.0, 50.0, -470.0),
+    "PELVIS": (0.0, 0.0, -620.0),
+    "PROSTATE": (0.0, 0.0, -640.0),
+    "WHOLEBODY": (0.0, 0.0, -350.0),
+    "KNEE": (-90.0, 0.0, -950.0),
+}
+
+
 def slice_geometry(series: SeriesPlan, instance_number: int) -> tuple[list[float], list[float], float]:
     """(ImagePositionPatient, ImageOrientationPatient, SliceLocation) of slice ``instance_number``.
 
-    Slices are equally spaced along the normal of the image plane, centred on the patient origin, so that
+    Slices are equally spaced along the normal of the image plane, centred on the body part, so that
     positions, SliceLocation and spacing are consistent across the series (PS3.3 C.7.6.2).
     """
     kind = KINDS[series.kind]
@@ -131,19 +149,14 @@ def slice_geometry(series: SeriesPlan, instance_number: int) -> tuple[list[float
     ]
     spacing = slice_spacing(series)
     n = max(1, series.n_instances)
-    centre_offset = 0.0 if series.kind != "CT" and series.modality != "PT" else _body_offset(series)
-    loc = round(centre_offset + (instance_number - 1 - (n - 1) / 2) * spacing, 3)
+    centre = BODY_CENTRES.get(series.body_part, (0.0, 0.0, -300.0))
+    t = (instance_number - 1 - (n - 1) / 2) * spacing
+    p = [centre[i] + t * normal[i] for i in range(3)]
     ps = pixel_spacing(kind)
     half_w, half_h = ps * kind.columns / 2, ps * kind.rows / 2
-    ipp = [round(-half_w * row[i] - half_h * col[i] + loc * normal[i], 3) for i in range(3)]
+    ipp = [round(p[i] - half_w * row[i] - half_h * col[i], 3) for i in range(3)]
+    loc = round(sum(p[i] * normal[i] for i in range(3)), 3)
     return ipp, iop, loc
-
-
-def _body_offset(series: SeriesPlan) -> float:
-    # Head-first supine, z grows towards the head: the head is around z = +40, the abdomen around z = -250.
-    return {"HEAD": 40.0, "CSPINE": -20.0, "CHEST": -120.0, "ABDOMEN": -260.0, "WHOLEBODY": -300.0}.get(
-        series.body_part, -150.0
-    )
 
 
 def _dt(study: StudyPlan, series: SeriesPlan) -> tuple[str, str]:
@@ -247,7 +260,8 @@ def _ct(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
     ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER" if scout else "AXIAL"]
     ds.RescaleIntercept = -1024
     ds.RescaleSlope = 1
-    ds.RescaleType = "HU"
+    if not scout:
+        ds.RescaleType = "HU"
     ds.KVP = 120
     ds.DataCollectionDiameter = 500
     ds.ReconstructionDiameter = kind.fov_mm
@@ -259,9 +273,12 @@ def _ct(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
     ds.ConvolutionKernel = "B30f" if "Lung" not in series.description else "B70f"
     head = series.body_part in ("HEAD", "BRAIN")
     lung = "Lung" in series.description
-    ds.WindowCenter = 40 if head else (-600 if lung else 40)
-    ds.WindowWidth = 80 if head else (1500 if lung else 400)
-    ds.WindowCenterWidthExplanation = "BRAIN" if head else ("LUNG" if lung else "SOFT TISSUE")
+    if scout:
+        ds.WindowCenter, ds.WindowWidth, ds.WindowCenterWidthExplanation = 250, 2500, "TOPOGRAM"
+    else:
+        ds.WindowCenter = 40 if head else (-600 if lung else 40)
+        ds.WindowWidth = 80 if head else (1500 if lung else 400)
+        ds.WindowCenterWidthExplanation = "BRAIN" if head else ("LUNG" if lung else "SOFT TISSUE")
 
 
 _MR_PARAMS = {
@@ -287,7 +304,7 @@ def _mr(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
     if "haste" in name or "vibe" in name or "mprage" in name or "fl3d" in name or "trufi" in name:
         key = "t2" if "haste" in name else "swi"
     scanning, variant, tr, te, etl = _MR_PARAMS[key]
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
     ds.ScanningSequence = scanning.split("\\") if "\\" in scanning else scanning
     ds.SequenceVariant = variant.split("\\") if "\\" in variant else variant
     ds.ScanOptions = ""
@@ -332,9 +349,12 @@ def _us_regions(kind: Kind) -> Sequence:
     return Sequence([region])
 
 
+_US_TYPE = {"HEART": "TRANSTHORACIC", "NECK": "SMALL PARTS", "PELVIS": "PELVIC", "ABDOMEN": "ABDOMINAL"}
+
+
 def _us(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -> None:
     ds.PatientOrientation = ""
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "ABDOMINAL" if series.body_part != "HEART" else "CARDIAC"]
+    ds.ImageType = ["ORIGINAL", "PRIMARY", _US_TYPE.get(series.body_part, "ABDOMINAL")]
     ds.SequenceOfUltrasoundRegions = _us_regions(kind)
     ds.TransducerData = ["C5-1", "", ""]
     ds.ProcessingFunction = "GEN"
@@ -380,7 +400,6 @@ def _cr(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
 def _dx_common(ds: Dataset, series: SeriesPlan, kind: Kind, region: str) -> None:
     ps = pixel_spacing(kind)
     ds.PresentationIntentType = "FOR PRESENTATION"
-    ds.ReferencedPerformedProcedureStepSequence = Sequence()
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.PixelIntensityRelationship = "LOG"
     ds.PixelIntensityRelationshipSign = 1
@@ -392,6 +411,7 @@ def _dx_common(ds: Dataset, series: SeriesPlan, kind: Kind, region: str) -> None
     ds.ImagerPixelSpacing = [ps, ps]
     ds.PixelSpacing = [ps, ps]
     ds.PixelSpacingCalibrationType = "GEOMETRY"
+    ds.PixelSpacingCalibrationDescription = "Geometry of the synthetic phantom"
     ds.AcquisitionContextSequence = Sequence()
     code, meaning = _REGION_CODES.get(region, ("38266002", "Entire body"))
     ds.AnatomicRegionSequence = Sequence([_code(code, "SCT", meaning)])
@@ -399,10 +419,24 @@ def _dx_common(ds: Dataset, series: SeriesPlan, kind: Kind, region: str) -> None
     ds.WindowWidth = 4096
 
 
+#: CID 4010 DX View, by ViewPosition.
+_DX_VIEW_CODES = {
+    "AP": ("399348003", "antero-posterior"),
+    "PA": ("272479007", "postero-anterior"),
+    "LL": ("399173006", "left lateral"),
+    "LLO": ("399184004", "left oblique"),
+}
+
+
 def _dx(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -> None:
     _projection_common(ds, series)
     _dx_common(ds, series, kind, series.body_part)
     ds.ImageLaterality = "U"
+    ds.PositionerType = "COLUMN"
+    code, meaning = _DX_VIEW_CODES[ds.ViewPosition]
+    vc = _code(code, "SCT", meaning)
+    vc.ViewModifierCodeSequence = Sequence()
+    ds.ViewCodeSequence = Sequence([vc])
 
 
 _MG_VIEWS = {"CC": ("399162004", "cranio-caudal"), "MLO": ("399368009", "medio-lateral oblique")}
@@ -413,8 +447,9 @@ def _mg(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
     lat, view = series.laterality, series.description[1:]
     ds.ImageType = ["ORIGINAL", "PRIMARY", ""]
     ds.ImageLaterality = lat
+    if "Laterality" in ds:
+        del ds.Laterality  # Image Laterality says it (PS3.3 C.7.3.1: Laterality only without it)
     ds.PatientOrientation = ["A", "R" if lat == "L" else "L"] if view == "CC" else ["A", "F"]
-    ds.ViewPosition = view
     vc = _code(*(_MG_VIEWS[view][0], "SCT", _MG_VIEWS[view][1]))
     vc.ViewModifierCodeSequence = Sequence()
     ds.ViewCodeSequence = Sequence([vc])
@@ -435,25 +470,28 @@ def _mg(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
 
 
 def _radiopharmaceutical(nuclide: tuple[str, str], name: str, study: StudyPlan, dose: float) -> Sequence:
+    """Radiopharmaceutical Information Sequence; nuclide codes from CID 4020 (SNOMED CT)."""
     item = Dataset()
     item.Radiopharmaceutical = name
     item.RadiopharmaceuticalStartTime = study.time
     item.RadionuclideTotalDose = dose
-    item.RadionuclideHalfLife = 6586.2 if nuclide[0] == "C-111A1" else 21624.0
-    item.RadionuclidePositronFraction = 0.9673 if nuclide[0] == "C-111A1" else 0.0
-    item.RadionuclideCodeSequence = Sequence([_code(nuclide[0], "SRT", nuclide[1])])
+    if nuclide[0] == "77004003":  # PET only (PET Isotope module)
+        item.RadionuclideHalfLife = 6586.2
+        item.RadionuclidePositronFraction = 0.9673
+    item.RadionuclideCodeSequence = Sequence([_code(nuclide[0], "SCT", nuclide[1])])
     return Sequence([item])
 
 
 def _patient_orientation_codes(ds: Dataset) -> None:
-    po = _code("F-10450", "SRT", "recumbent")
-    po.PatientOrientationModifierCodeSequence = Sequence([_code("F-10340", "SRT", "supine")])
+    """NM/PET Patient Orientation (PS3.3 C.8.4.6): recumbent, supine, head first (CID 19, 20, 21)."""
+    po = _code("102538003", "SCT", "recumbent")
+    po.PatientOrientationModifierCodeSequence = Sequence([_code("40199007", "SCT", "supine")])
     ds.PatientOrientationCodeSequence = Sequence([po])
-    ds.PatientGantryRelationshipCodeSequence = Sequence([_code("F-10470", "SRT", "headfirst")])
+    ds.PatientGantryRelationshipCodeSequence = Sequence([_code("102540008", "SCT", "headfirst")])
 
 
 def _pt(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -> None:
-    ds.PatientPosition = "HFS"
+    # no PatientPosition: the Patient Orientation Code Sequence says it (PS3.3 C.7.3.1)
     _frame_of_reference(ds, series)
     _image_plane(ds, series, n, kind)
     ds.Units = "BQML"
@@ -469,7 +507,7 @@ def _pt(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
     ds.AttenuationCorrectionMethod = "CT" if ac else "NONE"
     psma = "PSMA" in study.description
     ds.RadiopharmaceuticalInformationSequence = _radiopharmaceutical(
-        ("C-111A1", "^18^Fluorine"), "PSMA-1007" if psma else "Fluorodeoxyglucose", study, 3.0e8
+        ("77004003", "^18^Fluorine"), "PSMA-1007" if psma else "Fluorodeoxyglucose", study, 3.0e8
     )
     _patient_orientation_codes(ds)
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
@@ -510,7 +548,7 @@ def _nm(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
     ds.EnergyWindowInformationSequence = Sequence([ew])
     thyroid = "THYROID" in study.description
     ds.RadiopharmaceuticalInformationSequence = _radiopharmaceutical(
-        ("C-163A8", "^99m^Technetium"), "Tc-99m pertechnetate" if thyroid else "Tc-99m MDP", study, 7.0e8
+        ("44588005", "^99m^Technetium"), "Tc-99m pertechnetate" if thyroid else "Tc-99m MDP", study, 7.0e8
     )
     detectors = []
     for i in range(kind.frames):
@@ -550,7 +588,9 @@ def _xa(ds: Dataset, study: StudyPlan, series: SeriesPlan, n: int, kind: Kind) -
     ds.PositionerPrimaryAngle = a
     ds.PositionerSecondaryAngle = b
     ds.ContrastBolusAgent = "Iohexol 350"
-    ds.ContrastBolusAgentSequence = Sequence([_code("C-B0322", "SRT", "Iohexol")])
+    ds.RescaleIntercept = 0
+    ds.RescaleSlope = 1
+    ds.RescaleType = "US"
     ds.WindowCenter = 128
     ds.WindowWidth = 256
 

@@ -235,13 +235,15 @@ class Planner:
         out: list[StudyPlan] = []
         previous: Procedure | None = None
         for study_index in self.patient_studies(patient_index):
-            if out:  # priors: follow-ups weeks to years apart
-                day = day + timedelta(days=int(rng.expovariate(1 / 240)) + 1)
-                if day > LAST_DATE:
-                    day = LAST_DATE - timedelta(days=rng.randrange(30))
+            if out:  # priors: follow-ups weeks to years apart, in order
+                gap = int(rng.expovariate(1 / 240)) + 1
+                if day + timedelta(days=gap) > LAST_DATE:
+                    gap = rng.randrange(1, 8)
+                day = day + timedelta(days=gap)
+            day, time = _study_datetime(rng, day)
             proc = self._procedure(rng, sex, (day - birth).days / 365.25, previous)
             previous = proc
-            out.append(self._study(rng, patient, birth, study_index, day, proc))
+            out.append(self._study(rng, patient, birth, study_index, day, time, proc))
         return out
 
     def study(self, study_index: int) -> StudyPlan:
@@ -271,10 +273,10 @@ class Planner:
         birth: date,
         study_index: int,
         day: date,
+        time: str,
         proc: Procedure,
     ) -> StudyPlan:
         pools = self.pools
-        day, time = _study_datetime(rng, day)
         inst = rng.randrange(len(pools.institutions))
         series: list[SeriesPlan] = []
         minute = int(time[2:4])
