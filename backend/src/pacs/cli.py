@@ -71,6 +71,7 @@ def serve(
     settings = get_settings()
     if migrate_first:
         run_migrations()
+    _start_demo_seed()  # first start: synthetic demo studies, in the background
     console.print(
         f"[bold]PACS Portal[/bold] HTTP on {host or settings.http_host}:{port or settings.http_port} "
         f"(DICOMweb at /dicom-web). Synthetic data only; not for clinical use."
@@ -151,6 +152,18 @@ def synth(
     )
     if report.failures:
         raise typer.Exit(1)
+
+
+def _start_demo_seed() -> None:
+    """``serve``: seed the synthetic demo studies in a background thread when the archive is empty.
+
+    Never blocks startup or readiness; ``PACS_SEED_DEMO=false`` turns it off (see :mod:`pacs.synth.demo`).
+    """
+    settings = get_settings()
+    if settings.seed_demo:
+        from pacs.synth.demo import start_demo_seed
+
+        start_demo_seed(settings)
 
 
 def _bulk(

@@ -15,6 +15,8 @@ pixels.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from pacs.synth.header import KINDS, Kind, pixel_spacing, slice_geometry
@@ -177,6 +179,24 @@ def _plane_coords(series: SeriesPlan, n: int, kind: Kind) -> tuple[np.ndarray, n
     )
 
 
+@lru_cache(maxsize=1024)
+def _plane_labels(
+    rows: int, cols: int, ps: float, ipp: tuple[float, ...], iop: tuple[float, ...]
+) -> np.ndarray:
+    """The phantom's labels on one image plane (cached: the anatomy is the same for every synthetic patient)."""
+    r = np.arange(rows, dtype=np.float32)[:, None] * ps
+    c = np.arange(cols, dtype=np.float32)[None, :] * ps
+    coords = [np.broadcast_to(ipp[i] + c * iop[i] + r * iop[3 + i], (rows, cols)) for i in range(3)]
+    lab = phantom(*coords)
+    lab.setflags(write=False)
+    return lab
+
+
+def _labels(series: SeriesPlan, n: int, kind: Kind) -> np.ndarray:
+    ipp, iop, _ = slice_geometry(series, n)
+    return _plane_labels(kind.rows, kind.columns, pixel_spacing(kind), tuple(ipp), tuple(iop))
+
+
 def _smooth(a: np.ndarray, k: int) -> np.ndarray:
     """Box blur (separable, edge-padded) of width ``2k+1``: partial volume and PSF."""
     if k <= 0:
@@ -197,7 +217,7 @@ def _smooth(a: np.ndarray, k: int) -> np.ndarray:
 def _ct(study: StudyPlan, series: SeriesPlan, n: int, kind: Kind, rng: np.random.Generator) -> np.ndarray:
     if series.kind == "CT-SCOUT":
         return _ct_scout(study, series, n, kind, rng)
-    lab = phantom(*_plane_coords(series, n, kind))
+    lab = _labels(series, n, kind)
     desc = study.description
     contrast = "W/ CONTRAST" in desc or "ANGIO" in desc or "Venous" in series.description
     hu = (HU_CONTRAST if contrast else HU)[lab]
@@ -206,6 +226,7 @@ def _ct(study: StudyPlan, series: SeriesPlan, n: int, kind: Kind, rng: np.random
     return np.clip(np.rint(hu + 1024), -1024, 3071 + 1024).astype(np.int16)
 
 
+@lru_cache(maxsize=64)
 def _coronal_projection(
     rows: int, cols: int, width_mm: float, height_mm: float, z_top: float, depth: int = 40
 ) -> np.ndarray:
@@ -218,6 +239,7 @@ def _coronal_projection(
     for y in np.linspace(-130, 130, depth, dtype=np.float32):  # one coronal plane at a time
         lab = phantom(x2, np.full_like(x2, y), z2)
         out += np.clip((HU[lab] + 1000) / 1000, 0, None) * 0.02 * step  # water: 0.02 / mm
+    out.setflags(write=False)  # cached: shared by every radiograph of this body part
     return out
 
 
@@ -235,7 +257,7 @@ _MR_WEIGHT = {"t1": MR_T1, "t2": MR_T2, "pd": MR_PD, "flair": MR_T1, "stir": MR_
 
 
 def _mr(study: StudyPlan, series: SeriesPlan, n: int, kind: Kind, rng: np.random.Generator) -> np.ndarray:
-    lab = phantom(*_plane_coords(series, n, kind))
+    lab = _labels(series, n, kind)
     name = series.description.lower()
     table = next((w for k, w in _MR_WEIGHT.items() if name.startswith(k)), MR_T1)
     vals = table[lab].copy()
@@ -255,10 +277,9 @@ def _mr(study: StudyPlan, series: SeriesPlan, n: int, kind: Kind, rng: np.random
 
 
 def _pt(study: StudyPlan, series: SeriesPlan, n: int, kind: Kind, rng: np.random.Generator) -> np.ndarray:
-    x, y, z = _plane_coords(series, n, kind)
-    lab = phantom(x, y, z)
+    lab = _labels(series, n, kind)
     suv = PET_SUV[lab].copy()
-    suv[(lab == CSF) & (z < -600)] = 25.0  # bladder
+    suv[(lab == CSF) & (_plane_coords(series, n, kind)[2] < -600)] = 25.0  # bladder
     act = _smooth(suv, 2)
     counts = rng.poisson(np.clip(act, 0, None) * 40).astype(np.float32) / 40
     if "NAC" in series.description:
