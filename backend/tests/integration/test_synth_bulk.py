@@ -149,3 +149,44 @@ def test_bulk_studies_are_searchable_and_retrievable(live_server):
         )
         assert r.status_code == 200, r.text
         assert b"DICM" in r.content[:2000]
+
+
+def _index_defs(url: str) -> set[str]:
+    eng = create_engine(_sa(url))
+    with eng.connect() as conn:
+        defs = set(
+            conn.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                    "AND tablename IN ('patients', 'studies', 'series', 'instances')"
+                )
+            ).scalars()
+        )
+    eng.dispose()
+    return defs
+
+
+def test_deferred_indexes_survive_interruption_and_are_rebuilt(database_url, clean_db, tmp_path):
+    from pacs.index import bulk as sql
+
+    before = _index_defs(database_url)
+    eng = create_engine(_sa(database_url))
+    try:
+        with eng.begin() as conn:
+            deferred = sql.defer_indexes(conn)
+        assert deferred and all("UNIQUE" not in d for d in deferred)
+        during = _index_defs(database_url)
+        assert during == before - set(deferred)
+        assert any("UNIQUE" in d for d in during)  # the unique indexes keep the load correct
+        # a second defer (a resumed load) keeps the pending list whole
+        with eng.begin() as conn:
+            assert sorted(sql.defer_indexes(conn)) == sorted(deferred)
+            assert sorted(sql.pending_indexes(conn)) == sorted(deferred)
+        bulk.run_bulk(_job(database_url, tmp_path, 45, 8), workers=1)
+    finally:
+        with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            built = sql.restore_indexes(conn)
+            assert sql.pending_indexes(conn) == []
+        eng.dispose()
+    assert built == len(deferred)
+    assert _index_defs(database_url) == before
