@@ -264,3 +264,37 @@ def test_count_updates_live_when_a_study_arrives(page: Page, portal: Portal, arc
     expect(rows(page)).to_have_count(1)
     assert column(page, "number_of_instances") == ["2"]
     assert page.evaluate("window.__noReload") is True
+
+
+def test_keyboard_only_sort_and_page(page: Page, portal: Portal, archive: list[Study]) -> None:
+    """Sorting and paging work from the keyboard (buttons in the column headers, the pager's buttons)."""
+    open_list(page, portal, "?mrn=E2E-*&limit=10")
+    page.get_by_label("MRN").focus()
+    page.keyboard.press("Shift+Tab")  # out of the field and back: it is in the tab order
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "mrn"
+    header = page.get_by_role("columnheader", name="MRN")
+    header.get_by_role("button").focus()
+    page.keyboard.press("Enter")
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    wait_settled(page)
+    assert column(page, "patient_id")[0] == "E2E-000"
+    page.get_by_role("button", name="Next").focus()
+    page.keyboard.press("Space")
+    wait_settled(page)
+    expect(rows(page).first.locator("[data-col=patient_id]")).to_have_text("E2E-010")
+    # The count is announced politely to screen readers.
+    expect(page.get_by_test_id("study-count")).to_have_attribute("aria-live", "polite")
+
+
+def test_study_list_does_not_load_the_viewer(page: Page, portal: Portal, archive: list[Study]) -> None:
+    """The viewer (Cornerstone3D, megabytes) is a lazy chunk: the list never downloads it; the viewer route does."""
+    scripts: list[str] = []
+    page.on("request", lambda r: scripts.append(r.url) if r.resource_type == "script" else None)
+    open_list(page, portal)
+    assert scripts and not [u for u in scripts if "ViewerPage" in u], scripts
+    page.get_by_role("link", name=re.compile(r"^Open viewer for")).first.click()
+    expect(page).to_have_url(re.compile(r"/viewer/"))
+    page.wait_for_function(
+        "() => performance.getEntriesByType('resource').some(e => e.name.includes('ViewerPage'))"
+    )
