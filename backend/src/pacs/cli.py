@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -55,42 +58,78 @@ def migrate() -> None:
     console.print("[green]database is at the latest schema[/green]")
 
 
+def _finish_associations(dimse: Any, timeout: float) -> None:
+    """Stop hook: let active DIMSE associations finish (up to ``timeout``), then stop the DIMSE server."""
+    deadline = time.monotonic() + timeout
+    while dimse.active_associations and time.monotonic() < deadline:
+        time.sleep(0.1)
+    dimse.stop()
+
+
 @app.command()
 def serve(
     only: Only | None = typer.Option(None, help="Run only the HTTP side or only the DIMSE side."),
     migrate_first: bool = typer.Option(False, "--migrate", help="Apply migrations before starting."),
     host: str | None = typer.Option(None, help="HTTP bind address (default PACS_HTTP_HOST)."),
     port: int | None = typer.Option(None, help="HTTP port (default PACS_HTTP_PORT, 8000)."),
+    dimse_port: int | None = typer.Option(None, help="DIMSE port (default PACS_DIMSE_PORT, 11112)."),
 ) -> None:
-    """Start the archive: DICOMweb at :8000/dicom-web, the portal API at :8000/api."""
+    """Start the archive: DICOMweb at :8000/dicom-web, the portal API at :8000/api, DIMSE on :11112.
+
+    Both sides run in one process over the same services by default; ``--only http`` / ``--only dimse``
+    run one alone, so each can be deployed and scaled on its own.
+    """
     import uvicorn
 
     from pacs.app import create_app
+    from pacs.dimse import DimseServer
+    from pacs.services import Services
 
     _logging()
     settings = get_settings()
     if migrate_first:
         run_migrations()
-    _start_demo_seed()  # first start: synthetic demo studies, in the background
-    console.print(
-        f"[bold]PACS Portal[/bold] HTTP on {host or settings.http_host}:{port or settings.http_port} "
-        f"(DICOMweb at /dicom-web). Synthetic data only; not for clinical use."
-    )
-    # Graceful shutdown (pacs.lifecycle): SIGTERM → /readyz 503 while still serving for the drain period,
-    # then uvicorn finishes in-flight requests while the stop hooks let DIMSE associations finish.
-    server = lifecycle.DrainingServer(
-        uvicorn.Config(
-            create_app(settings),
-            host=host or settings.http_host,
-            port=port or settings.http_port,
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
-        ),
-        drain_seconds=settings.shutdown_drain_seconds,
-        stop_timeout=settings.shutdown_timeout_seconds,
-    )
-    server.run()
-    server.wait_stopped()
+    services = Services.create(settings)
+    dimse: DimseServer | None = None
+    try:
+        if only != Only.http:
+            dimse = DimseServer(settings, services, host=settings.http_host, port=dimse_port)
+            dimse.start()
+            console.print(
+                f"[bold]PACS Portal[/bold] DIMSE SCP {settings.ae_title} on port {dimse.port} "
+                "(C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET)"
+            )
+        if only == Only.dimse:
+            assert dimse is not None
+            lifecycle.on_stop(partial(_finish_associations, dimse))
+            lifecycle.wait_for_signal(settings.shutdown_drain_seconds, settings.shutdown_timeout_seconds)
+            return
+        _start_demo_seed()  # first start: synthetic demo studies, in the background
+        console.print(
+            f"[bold]PACS Portal[/bold] HTTP on {host or settings.http_host}:{port or settings.http_port} "
+            f"(DICOMweb at /dicom-web). Synthetic data only; not for clinical use."
+        )
+        # Graceful shutdown (pacs.lifecycle): SIGTERM → /readyz 503 while still serving for the drain period,
+        # then uvicorn finishes in-flight requests while the stop hooks let DIMSE associations finish.
+        if dimse is not None:
+            lifecycle.on_stop(partial(_finish_associations, dimse))
+        server = lifecycle.DrainingServer(
+            uvicorn.Config(
+                create_app(settings, services),
+                host=host or settings.http_host,
+                port=port or settings.http_port,
+                log_level=settings.log_level.lower(),
+                timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+            ),
+            drain_seconds=settings.shutdown_drain_seconds,
+            stop_timeout=settings.shutdown_timeout_seconds,
+        )
+        server.run()
+        server.wait_stopped()
+    finally:
+        if dimse is not None:
+            dimse.stop()
+        services.close()
 
 
 # --- synthetic data (pacs.synth) -------------------------------------------------------------------------
