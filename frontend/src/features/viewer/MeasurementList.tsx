@@ -3,6 +3,7 @@ import { eventTarget } from '@cornerstonejs/core'
 import { annotation, Enums as toolEnums } from '@cornerstonejs/tools'
 import { useEffect, useState } from 'react'
 import { MEASUREMENT_TOOLS, engine } from './cornerstone'
+import { measurementLines } from './format'
 
 export interface Measurement {
   uid: string
@@ -19,25 +20,6 @@ const LABELS: Record<string, string> = {
 }
 
 type Stats = Record<string, unknown>
-
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
-
-/** The lines shown for one annotation's statistics (in the units Cornerstone computed: mm, mm², HU …). */
-export function measurementLines(tool: string, stats: Stats | undefined): string[] {
-  if (!stats) return []
-  const unit = (k: string, d = '') => (typeof stats[k] === 'string' ? String(stats[k]) : d)
-  if (tool === 'Length' && isNum(stats.length)) return [`${stats.length.toFixed(2)} ${unit('unit', 'mm')}`]
-  if (tool === 'Angle' && isNum(stats.angle)) return [`${stats.angle.toFixed(1)}°`]
-  const lines: string[] = []
-  if (isNum(stats.area)) lines.push(`Area ${stats.area.toFixed(1)} ${unit('areaUnit', 'mm²')}`)
-  const mu = unit('modalityUnit')
-  if (isNum(stats.mean)) lines.push(`Mean ${stats.mean.toFixed(1)} ${mu}`.trim())
-  if (isNum(stats.stdDev)) lines.push(`SD ${stats.stdDev.toFixed(1)} ${mu}`.trim())
-  if (isNum(stats.min) && isNum(stats.max)) {
-    lines.push(`Min ${stats.min.toFixed(0)} / Max ${stats.max.toFixed(0)} ${mu}`.trim())
-  }
-  return lines
-}
 
 function collect(): Measurement[] {
   const out: Measurement[] = []

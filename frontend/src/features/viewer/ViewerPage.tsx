@@ -7,6 +7,7 @@ import { Link, useParams, useSearchParams } from 'react-router'
 import { searchSeries, type SeriesSummary } from '../../api/dicomweb'
 import { MAX_VIEWPORTS, createViewerEngine, initCornerstone, setPrimaryTool, type PrimaryTool } from './cornerstone'
 import MeasurementList from './MeasurementList'
+import { loadSeries } from './seriesStore'
 import SeriesPanel from './SeriesPanel'
 import Toolbar, { LAYOUTS, type Layout, type ViewAction } from './Toolbar'
 import ViewportPane from './ViewportPane'
@@ -101,6 +102,15 @@ export default function ViewerPage() {
       return next
     })
   }, [series, requestedSeries])
+
+  // Fetch the metadata of the series about to be shown while Cornerstone starts (it does not need the engine).
+  useEffect(() => {
+    if (requestedSeries) void loadSeries(studyInstanceUID, requestedSeries).catch(() => undefined)
+  }, [studyInstanceUID, requestedSeries])
+  useEffect(() => {
+    const first = series?.[0]?.seriesInstanceUID
+    if (first && !requestedSeries) void loadSeries(studyInstanceUID, first).catch(() => undefined)
+  }, [studyInstanceUID, series, requestedSeries])
 
   // The URL names the series in the active viewport, so a reload or a shared link opens the same view.
   useEffect(() => {

@@ -11,7 +11,7 @@ import {
   stackViewport,
   viewportIdFor,
 } from './cornerstone'
-import { dicomDate, dicomTime, fixed, personName } from './format'
+import { fixed, formatDate, formatPersonName, formatTime } from './format'
 import { loadSeries } from './seriesStore'
 import { goToSlice, stopCine } from './viewportActions'
 
@@ -64,6 +64,7 @@ export default function ViewportPane(props: Props) {
   const [rendered, setRendered] = useState(0)
   const [loadedCount, setLoadedCount] = useState(0)
   const [dragOver, setDragOver] = useState(false)
+  const prefetchPending = useRef(false)
   const viewportId = viewportIdFor(index)
 
   // Enable the element in the rendering engine and the tool group while the pane is mounted.
@@ -96,6 +97,11 @@ export default function ViewportPane(props: Props) {
       })
     }
     const onRendered = () => {
+      // Prefetch the rest of the stack once the first image is on screen (not competing with it).
+      if (prefetchPending.current) {
+        prefetchPending.current = false
+        stackPrefetch.enable(element)
+      }
       setRendered((n) => n + 1)
       setStatus((s) => (s === 'loading' ? 'ready' : s))
       update()
@@ -132,7 +138,8 @@ export default function ViewportPane(props: Props) {
     }
   }, [index, viewportId])
 
-  // Load the series into the viewport whenever it changes; prefetch the rest of the stack.
+  // Load the series into the viewport whenever it changes (the rest of the stack is prefetched once the first
+  // image is drawn, see onRendered).
   useEffect(() => {
     if (!enabled) return
     setSeries(null)
@@ -147,7 +154,6 @@ export default function ViewportPane(props: Props) {
     }
     setStatus('loading')
     let cancelled = false
-    const element = elementRef.current
     loadSeries(studyUID, seriesUID)
       .then(async (s) => {
         if (cancelled) return
@@ -162,6 +168,7 @@ export default function ViewportPane(props: Props) {
         stopCine(index)
         const imageIds = s.frames.map((f) => f.imageId)
         setLoadedCount(imageIds.filter((id) => cache.isLoaded(id)).length)
+        prefetchPending.current = true
         try {
           await vp.setStack(imageIds, 0)
           vp.render()
@@ -171,7 +178,6 @@ export default function ViewportPane(props: Props) {
             setError(`Image 1 of ${imageIds.length} cannot be displayed: ${describeLoadError(e)}`)
           }
         }
-        if (!cancelled && element) stackPrefetch.enable(element)
       })
       .catch((e: unknown) => {
         if (cancelled) return
@@ -282,16 +288,16 @@ export default function ViewportPane(props: Props) {
       {series && ds && (
         <div className="viewer-overlay" aria-live="off">
           <div className="ov ov-tl">
-            <div data-testid="overlay-patient">{personName(str(ds, '00100010'))}</div>
+            <div data-testid="overlay-patient">{formatPersonName(str(ds, '00100010'))}</div>
             <div>{str(ds, '00100020')}</div>
             <div>
-              {dicomDate(str(ds, '00100030'))} {str(ds, '00100040')}
+              {formatDate(str(ds, '00100030'))} {str(ds, '00100040')}
             </div>
           </div>
           <div className="ov ov-tr">
             <div data-testid="overlay-study">{str(ds, '00081030')}</div>
             <div>
-              {dicomDate(str(ds, '00080020'))} {dicomTime(str(ds, '00080030'))}
+              {formatDate(str(ds, '00080020'))} {formatTime(str(ds, '00080030'))}
             </div>
             <div data-testid="overlay-series">
               {str(ds, '00080060')} Se {str(ds, '00200011')}: {str(ds, '0008103E')}
