@@ -159,3 +159,49 @@ def test_sigterm_drains_then_finishes_in_flight_work_and_exits_0(database_url: s
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=TIMEOUT + 5) == 0
+
+
+def test_dimse_only_process_lets_the_association_finish(database_url: str, tmp_path: Path) -> None:
+    """``pacs serve --only dimse`` (no HTTP side): SIGTERM waits for the open association, then exits 0."""
+    dimse_port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PACS_")},
+        "PACS_DATABASE_URL": database_url,
+        "PACS_STORAGE_URL": str(tmp_path / "storage"),
+        "PACS_VAR_DIR": str(tmp_path / "var"),
+        "PACS_SEED_DEMO": "false",
+        "PACS_SHUTDOWN_DRAIN_SECONDS": "1",
+        "PACS_SHUTDOWN_TIMEOUT_SECONDS": str(TIMEOUT),
+    }
+    cmd = [
+        str(Path(sys.executable).parent / "pacs"),
+        "serve",
+        "--only",
+        "dimse",
+        "--dimse-port",
+        str(dimse_port),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        ae = AE(ae_title="SHUTDOWN")
+        ae.add_requested_context(Verification)
+        deadline = time.monotonic() + 60
+        assoc = ae.associate("127.0.0.1", dimse_port, ae_title="PACS")
+        while not assoc.is_established and time.monotonic() < deadline:
+            assert proc.poll() is None, "pacs serve --only dimse exited early"
+            time.sleep(0.2)
+            assoc = ae.associate("127.0.0.1", dimse_port, ae_title="PACS")
+        assert assoc.is_established
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(2.0)  # past the drain: the association is still served
+        assert proc.poll() is None
+        assert assoc.send_c_echo().Status == 0x0000
+        released_at = time.monotonic()
+        assoc.release()
+        assert proc.wait(timeout=TIMEOUT + 5) == 0
+        assert released_at - t0 < time.monotonic() - t0 <= 1 + TIMEOUT + 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
