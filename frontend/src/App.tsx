@@ -1,7 +1,7 @@
 import { lazy, Suspense } from 'react'
 import { createBrowserRouter, RouterProvider } from 'react-router'
 
-import { Layout } from './components/Layout'
+import { Layout, RouteError } from './components/Layout'
 import { Loading } from './components/States'
 import StudyListPage from './features/studies/StudyListPage'
 import StudyPage from './features/studies/StudyPage'
@@ -14,6 +14,7 @@ const DashboardPage = lazy(() => import('./features/analytics/DashboardPage'))
 const router = createBrowserRouter([
   {
     element: <Layout />,
+    errorElement: <RouteError />,
     children: [
       { path: '/', element: <StudyListPage /> },
       { path: '/studies/:studyInstanceUID', element: <StudyPage /> },

@@ -12,6 +12,7 @@ import type { Interval, NameCount } from '../../api/types'
 import { formatBytes, formatCount, formatPersonName, isoDay } from '../../components/format'
 import { ErrorState, Loading } from '../../components/States'
 import { useApi } from '../../hooks/useApi'
+import { useDocumentTitle } from '../../hooks/useDocumentTitle'
 import { useLiveEvents } from '../../hooks/useLiveEvents'
 import { ChartCanvas } from './ChartCanvas'
 import { PALETTE } from './palette'
@@ -41,10 +42,12 @@ function rangeDates(days: number): [string, string] {
 }
 
 export default function DashboardPage() {
+  useDocumentTitle('Dashboard')
   const [interval, setBucket] = useState<Interval>('month')
   const [range, setRange] = useState('5y')
+  const [custom, setCustom] = useState<[string, string]>(() => rangeDates(365))
   const days = RANGES.find((r) => r.id === range)?.days ?? 30
-  const [dateFrom, dateTo] = rangeDates(days)
+  const [dateFrom, dateTo] = range === 'custom' ? custom : rangeDates(days)
 
   const summary = useApi((s) => getSummary(s), 'summary')
   const modalities = useApi((s) => getModalities(s), 'modalities')
@@ -194,7 +197,28 @@ export default function DashboardPage() {
                   {r.label}
                 </option>
               ))}
+              <option value="custom">Custom dates</option>
             </select>
+            {range === 'custom' && (
+              <>
+                <label htmlFor="dash-from">From</label>
+                <input
+                  id="dash-from"
+                  type="date"
+                  value={custom[0]}
+                  max={custom[1]}
+                  onChange={(e) => e.target.value && setCustom([e.target.value, custom[1]])}
+                />
+                <label htmlFor="dash-to">To</label>
+                <input
+                  id="dash-to"
+                  type="date"
+                  value={custom[1]}
+                  min={custom[0]}
+                  onChange={(e) => e.target.value && setCustom([custom[0], e.target.value])}
+                />
+              </>
+            )}
           </div>
           {overTime.error ? (
             <ErrorState error={overTime.error} onRetry={() => overTime.reload()} />

@@ -2,15 +2,16 @@ import { useCallback, useMemo } from 'react'
 import { useSearchParams } from 'react-router'
 
 import { searchStudies, type StudyQuery } from '../../api/studies'
-import { formatCount } from '../../components/format'
 import { Empty, ErrorState, Loading } from '../../components/States'
 import { useApi } from '../../hooks/useApi'
+import { useDocumentTitle } from '../../hooks/useDocumentTitle'
 import { useLiveEvents } from '../../hooks/useLiveEvents'
 import { StudyFilters } from './StudyFilters'
 import { StudyList } from './StudyList'
-import { DEFAULT_LIMIT, filterKey, PAGE_SIZES, parseQuery, toSearchParams } from './studyQuery'
+import { countText, DEFAULT_LIMIT, filterKey, PAGE_SIZES, parseQuery, toSearchParams } from './studyQuery'
 
 export default function StudyListPage() {
+  useDocumentTitle('Studies')
   const [searchParams, setSearchParams] = useSearchParams()
   const query = useMemo(() => parseQuery(searchParams), [searchParams])
   const key = searchParams.toString()
@@ -21,12 +22,7 @@ export default function StudyListPage() {
 
   const go = (q: StudyQuery) => setSearchParams(toSearchParams(q))
   const applyFilters = (f: StudyQuery) => go({ ...f, sort: query.sort, limit: query.limit })
-  const total = data ? `${data.total_is_estimate ? '≈ ' : ''}${formatCount(data.total)}` : ''
-  const countText = data
-    ? `${total} ${data.total === 1 && !data.total_is_estimate ? 'study' : 'studies'}${
-        data.total_is_estimate ? ' (estimate)' : ''
-      }`
-    : ''
+  const count = data ? countText(data.total, data.total_is_estimate) : ''
 
   return (
     <section className="page study-list-page" aria-labelledby="studies-title">
@@ -40,7 +36,7 @@ export default function StudyListPage() {
 
       <div className="list-bar">
         <p className="count" aria-live="polite" aria-atomic="true" data-testid="study-count">
-          {countText}
+          {count}
           {data && loading ? ' — updating…' : ''}
         </p>
         <label className="page-size">
@@ -72,7 +68,7 @@ export default function StudyListPage() {
           sort={query.sort}
           onSort={(sort) => go({ ...query, sort, cursor: undefined })}
           busy={loading}
-          caption={`Studies, ${countText}`}
+          caption={`Studies, ${count}`}
         />
       )}
 

@@ -6,11 +6,13 @@ import type { SeriesRead } from '../../api/types'
 import { formatCount, formatDate, formatPersonName, formatSex, formatTime } from '../../components/format'
 import { ErrorState, Loading } from '../../components/States'
 import { useApi } from '../../hooks/useApi'
+import { useDocumentTitle } from '../../hooks/useDocumentTitle'
 
 export default function StudyPage() {
   const { studyInstanceUID = '' } = useParams()
   const { data: detail, error, reload } = useApi((signal) => getStudy(studyInstanceUID, signal), studyInstanceUID)
   const viewerPath = `/viewer/${encodeURIComponent(studyInstanceUID)}`
+  useDocumentTitle(detail ? `${formatPersonName(detail.study.patient_name)}, ${formatDate(detail.study.study_date)}` : 'Study')
 
   if (error) return <ErrorState error={error} onRetry={() => reload()} />
   if (!detail) return <Loading label="Loading study…" />

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 
 import {
+  countText,
   DEFAULT_LIMIT,
   DEFAULT_SORT,
   filterKey,
@@ -68,5 +69,14 @@ describe('date presets are local calendar days, inclusive', () => {
     ['last30', '2024-02-01', '2024-03-01'],
   ] as const)('%s', (preset, from, to) => {
     expect(presetRange(preset, now)).toEqual([from, to])
+  })
+})
+
+describe('the count above the list', () => {
+  it('is exact or marked as an estimate', () => {
+    expect(countText(1, false)).toBe('1 study')
+    expect(countText(0, false)).toBe('0 studies')
+    expect(countText(1234, false)).toBe('1,234 studies')
+    expect(countText(1000000, true)).toBe('≈ 1,000,000 studies (estimate)')
   })
 })

@@ -3,7 +3,7 @@
  * date_from, date_to, description, referring, sort, limit, cursor), so a list can be shared and Back works.
  */
 import type { StudyQuery } from '../../api/studies'
-import { isoDay } from '../../components/format'
+import { formatCount, isoDay } from '../../components/format'
 
 export const PAGE_SIZES = [10, 25, 50, 100] as const
 export const DEFAULT_LIMIT = 25
@@ -93,4 +93,10 @@ export function sortState(sort: string | undefined, field: string): 'ascending' 
 
 export function nextSort(sort: string | undefined, field: string): string {
   return sort === field ? `-${field}` : field
+}
+
+/** "1 study", "25 studies", "≈ 1,200,000 studies (estimate)": the count above the list. */
+export function countText(total: number, estimate: boolean): string {
+  if (estimate) return `≈ ${formatCount(total)} studies (estimate)`
+  return `${formatCount(total)} ${total === 1 ? 'study' : 'studies'}`
 }
