@@ -383,6 +383,58 @@ def test_bad_stores_get_their_status_and_nothing_stored_is_lost(archive: Archive
     assert found == {good.SOPInstanceUID, after.SOPInstanceUID}
 
 
+def test_parallel_associations_through_pgbouncer(pgbouncer: str, tmp_path: Path) -> None:
+    """Four associations storing at once, the SCP's handler threads reaching PostgreSQL through pgbouncer in
+    transaction mode (no session state, no prepared statements): everything is stored once and found."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pacs.services import Services
+
+    settings = make_settings(pgbouncer, tmp_path / "store", db_pool_size=2, db_max_overflow=2)
+    services = Services.create(settings)
+    server = DimseServer(settings, services, host="127.0.0.1", port=0)
+    server.start()
+    study = generate_uid()
+    series = [generate_uid() for _ in range(4)]
+
+    def store(k: int) -> list[int]:
+        ae = AE(ae_title=f"PAR{k}")
+        ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", server.port, ae_title=settings.ae_title)
+        assert assoc.is_established
+        statuses = [
+            int(
+                assoc.send_c_store(
+                    ct_dataset(study_uid=study, series_uid=series[k], instance_number=i)
+                ).Status
+            )
+            for i in range(1, 9)
+        ]
+        assoc.release()
+        return statuses
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(store, range(4)))
+        assert results == [[0] * 8] * 4
+        ae = AE(ae_title="PARFIND")
+        ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+        assoc = ae.associate("127.0.0.1", server.port, ae_title=settings.ae_title)
+        q = study_query()
+        q.StudyInstanceUID = study
+        q.NumberOfStudyRelatedSeries = ""
+        q.NumberOfStudyRelatedInstances = ""
+        rsp = find(assoc, q)
+        assoc.release()
+        [(status, ident)] = rsp[:-1]
+        assert status == 0xFF00
+        assert int(ident.NumberOfStudyRelatedSeries) == 4
+        assert int(ident.NumberOfStudyRelatedInstances) == 32
+    finally:
+        server.stop()
+        services.close()
+
+
 def test_calling_ae_titles_can_be_restricted(database_url: str, tmp_path: Path) -> None:
     settings = make_settings(database_url, tmp_path / "store", dimse_allowed_calling_aets="MODALITY1, WS2")
     from pacs.services import Services

@@ -124,6 +124,9 @@ class DimseServer:
         # every C-FIND identifier cost more than the query itself.
         _config.LOG_REQUEST_IDENTIFIERS = False
         _config.LOG_RESPONSE_IDENTIFIERS = False
+        if s.log_level.upper() != "DEBUG":
+            # pynetdicom logs several INFO lines per message (a cost per C-STORE); ours say what matters.
+            logging.getLogger("pynetdicom").setLevel(logging.WARNING)
         ae = AE(ae_title=s.ae_title)
         ae.maximum_associations = s.dimse_max_associations
         ae.acse_timeout = s.dimse_acse_timeout
