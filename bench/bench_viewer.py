@@ -344,7 +344,7 @@ def run_browser(report: Report, portal: Portal, studies: list[str]) -> None:
                 link.click()
                 in_app.append(wait_first_image(page))
                 log(f"open from the study list: first image {in_app[-1]:.0f} ms")
-                page.go_back()
+                page.get_by_role("navigation", name="Main").get_by_role("link", name="Studies").click()
             context.close()
         finally:
             browser.close()

@@ -555,3 +555,19 @@ def test_undecodable_or_missing_instances_show_a_clear_message(page: Page, porta
 def test_unknown_study_says_so(page: Page, portal: Any) -> None:
     page.goto(f"{portal.url}/viewer/1.2.826.0.1.3680043.8.498.404")
     expect(page.get_by_text("This study has no series.")).to_be_visible(timeout=SLOW)
+
+
+def test_leaving_and_coming_back(page: Page, portal: Any, ct_study: dict[str, Any]) -> None:
+    """The viewer tears Cornerstone down when left and starts it again when opened from the list."""
+    open_viewer(page, portal, ct_study["study"])
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Studies").click()
+    link = page.locator(f'a[href="/viewer/{ct_study["study"]}"]').first
+    expect(link).to_be_visible(timeout=SLOW)
+    link.click()
+    wait_rendered(page)
+    assert grey(page).std() > 20
+    page.go_back()
+    expect(page.locator(f'a[href="/viewer/{ct_study["study"]}"]').first).to_be_visible(timeout=SLOW)
+    page.go_forward()
+    wait_rendered(page)
+    assert not [e for e in page.console_errors if "Unexpected" in e or "Error:" in e], page.console_errors  # type: ignore[attr-defined]

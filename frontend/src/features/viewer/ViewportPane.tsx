@@ -130,10 +130,15 @@ export default function ViewportPane(props: Props) {
       element.removeEventListener(csEnums.Events.STACK_NEW_IMAGE, update)
       element.removeEventListener(csEnums.Events.VOI_MODIFIED, update)
       element.removeEventListener(csEnums.Events.CAMERA_MODIFIED, update)
-      stopCine(index)
-      stackPrefetch.disable(element)
-      ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.removeViewports(RENDERING_ENGINE_ID, viewportId)
-      engine()?.disableElement(viewportId)
+      // When the whole page goes, its rendering engine may be destroyed first (parent clean-ups run first):
+      // then there is nothing left to disable here.
+      const re = engine()
+      if (re?.getViewport(viewportId)) {
+        stopCine(index)
+        stackPrefetch.disable(element)
+        ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.removeViewports(RENDERING_ENGINE_ID, viewportId)
+        re.disableElement(viewportId)
+      }
       setEnabled(false)
     }
   }, [index, viewportId])

@@ -117,8 +117,14 @@ export function createViewerEngine(): () => void {
     for (const name of MEASUREMENT_TOOLS) group.setToolPassive(name)
   }
   return () => {
+    const re = getRenderingEngine(RENDERING_ENGINE_ID)
+    for (const vp of re?.getViewports() ?? []) {
+      // Stop what keeps running on a viewport's element: cine timers and the prefetcher's listeners.
+      cine.stopClip(vp.element as HTMLDivElement)
+      stackPrefetch.disable(vp.element)
+    }
     ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID)
-    getRenderingEngine(RENDERING_ENGINE_ID)?.destroy()
+    re?.destroy()
   }
 }
 
