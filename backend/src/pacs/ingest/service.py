@@ -23,7 +23,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 from pydicom.uid import UID
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from pacs.dicom.attributes import instance_record
 from pacs.dicom.json import metadata_json
@@ -215,25 +215,33 @@ class IngestService:
                 first[uid] = p
         unique = list(first.values())
 
+        # One connection for the check and the index transaction: a single pool checkout and BEGIN per batch.
         with self.engine.connect() as conn:
             already = existing_sop_instance_uids(conn, list(first))
-        todo: list[tuple[_Parsed, IndexItem]] = []
-        for p in unique:
-            if outcomes[p.index].sop_instance_uid in already:
-                continue  # idempotent: stored before
-            try:
-                todo.append((p, self._prepare(p)))
-            except Exception as exc:
-                self._fail(outcomes[p.index], 0xC000, f"cannot read the DICOM header: {exc}")
-
-        if todo:
-            self._write(todo, outcomes)
+            todo: list[tuple[_Parsed, IndexItem]] = []
+            for p in unique:
+                if outcomes[p.index].sop_instance_uid in already:
+                    continue  # idempotent: stored before
+                try:
+                    todo.append((p, self._prepare(p)))
+                except Exception as exc:
+                    self._fail(outcomes[p.index], 0xC000, f"cannot read the DICOM header: {exc}")
+            if todo:
+                self._write(todo, outcomes, conn)
         for dup, orig in dupes:
             src = outcomes[orig.index]
             dst = outcomes[dup.index]
             dst.failure_status, dst.detail = src.failure_status, src.detail
 
-    def _write(self, todo: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome]) -> None:
+    def _write(
+        self,
+        todo: list[tuple[_Parsed, IndexItem]],
+        outcomes: list[StoreOutcome],
+        conn: Connection | None = None,
+    ) -> None:
+        """Put the bytes, then index them in one transaction: on ``conn`` (already in a transaction, which this
+        commits) or on a fresh connection."""
+
         # 1. bytes first, to fresh keys (invisible until indexed)
         def put(pair: tuple[_Parsed, IndexItem]) -> Exception | None:
             try:
@@ -253,9 +261,15 @@ class IngestService:
             return
         # 2. index, in one transaction
         try:
-            with self.engine.begin() as conn:
+            if conn is not None:
                 new = index_instances(conn, [item for _, item in written])
+                conn.commit()
+            else:
+                with self.engine.begin() as fresh:
+                    new = index_instances(fresh, [item for _, item in written])
         except Exception as exc:
+            if conn is not None:
+                conn.rollback()
             log.exception("index transaction failed for a batch of %d", len(written))
             if len(written) > 1:
                 # isolate the culprit: retry one by one
