@@ -55,6 +55,7 @@ STOW_INSTANCES = env_int("BENCH_STOW_INSTANCES", 200)  # per configuration, per 
 QIDO_SAMPLES = env_int("BENCH_QIDO_SAMPLES", 60)
 QIDO_WARMUP = env_int("BENCH_QIDO_WARMUP", 5)
 QIDO_LIMIT = 100
+QIDO_BUDGET = env_int("BENCH_QIDO_BUDGET", 150)  # seconds per query kind; at least 10 samples are taken
 MB = 1_000_000
 
 Server = PacsServer | OrthancServer
@@ -89,7 +90,12 @@ def stow_run(server: Server, bodies: list[tuple[bytes, str, int, int]], clients:
         for f in [pool.submit(worker) for _ in range(clients)]:
             f.result()
     secs = time.perf_counter() - t0
-    cpu = cpu_delta(cpu0, server.cpu_snapshot())
+    cpu1 = server.cpu_snapshot()
+    cpu = cpu_delta(cpu0, cpu1)
+    own = server.pid()
+    db_cpu = cpu_delta(
+        {k: v for k, v in cpu0.items() if k != own}, {k: v for k, v in cpu1.items() if k != own}
+    )
     n = sum(b[2] for b in bodies)
     payload = sum(b[3] for b in bodies)
     if failures:
@@ -100,6 +106,7 @@ def stow_run(server: Server, bodies: list[tuple[bytes, str, int, int]], clients:
         "inst_s": n / secs,
         "mb_s": payload / MB / secs,
         "cpu_ms": cpu * 1e3 / n,
+        "db_cpu_ms": db_cpu * 1e3 / n,
     }
 
 
@@ -144,7 +151,7 @@ def bench_stow(report: Report) -> None:
                         log(
                             f"STOW round {rnd + 1}/{ROUNDS} {srv.name:7} clients={clients} per_request="
                             f"{per_request}: {res['inst_s']:.1f} inst/s, {res['mb_s']:.1f} MB/s, "
-                            f"server CPU {res['cpu_ms']:.1f} ms/instance"
+                            f"server CPU {res['cpu_ms']:.1f} ms/instance (database {res['db_cpu_ms']:.1f})"
                         )
         for clients in (1, 4):
             for per_request in (1, 10):
@@ -296,7 +303,10 @@ def bench_qido(report: Report, n: int = STUDIES) -> None:
             for kind, make in qido_kinds(n).items():
                 times: dict[str, list[float]] = {"PACS": [], "Orthanc": []}
                 counts: dict[str, list[int]] = {"PACS": [], "Orthanc": []}
+                t_kind = time.time()
                 for i in range(QIDO_WARMUP + QIDO_SAMPLES):
+                    if i >= QIDO_WARMUP + 10 and time.time() - t_kind > QIDO_BUDGET:
+                        break
                     params = make(rng)
                     order: list[Server] = [pacs, orthanc] if i % 2 else [orthanc, pacs]
                     got: dict[str, int] = {}
@@ -310,7 +320,7 @@ def bench_qido(report: Report, n: int = STUDIES) -> None:
                         mismatches.append(f"{kind} {params}: PACS {got['PACS']} vs Orthanc {got['Orthanc']}")
                 (p50_p, p95_p), (p50_o, p95_o) = p50_p95(times["PACS"]), p50_p95(times["Orthanc"])
                 mean_hits = statistics.mean(counts["PACS"]) if counts["PACS"] else 0
-                note = f"{mean_hits:.0f} results avg"
+                note = f"{mean_hits:.0f} results avg, {len(times['PACS'])} samples"
                 log(
                     f"QIDO {kind}: PACS p50 {p50_p * 1e3:.1f} ms p95 {p95_p * 1e3:.1f} ms | "
                     f"Orthanc p50 {p50_o * 1e3:.1f} ms p95 {p95_o * 1e3:.1f} ms ({note})"

@@ -53,6 +53,7 @@ ROUNDS = env_int("BENCH_ROUNDS", 3)
 CSTORE_INSTANCES = env_int("BENCH_CSTORE_INSTANCES", 100)
 CFIND_SAMPLES = env_int("BENCH_CFIND_SAMPLES", 40)
 CFIND_WARMUP = env_int("BENCH_CFIND_WARMUP", 3)
+CFIND_BUDGET = env_int("BENCH_CFIND_BUDGET", 150)  # seconds per query kind; at least 10 samples are taken
 SCU_AET = "BENCHSCU"
 MB = 1_000_000
 
@@ -349,7 +350,10 @@ def bench_cfind(report: Report, pacs_dimse: bool, n: int = STUDIES) -> None:
             times: dict[str, list[float]] = {s.name: [] for s in servers}
             hits: list[int] = []
             try:
+                t_kind = time.time()
                 for i in range(CFIND_WARMUP + CFIND_SAMPLES):
+                    if i >= CFIND_WARMUP + 10 and time.time() - t_kind > CFIND_BUDGET:
+                        break
                     ds = make(rng)
                     order = servers if i % 2 else list(reversed(servers))
                     got = {}
@@ -367,7 +371,7 @@ def bench_cfind(report: Report, pacs_dimse: bool, n: int = STUDIES) -> None:
             stats = {name: p50_p95(v) if v else (None, None) for name, v in times.items()}
             pp = stats.get("PACS", (None, None))
             oo = stats["Orthanc"]
-            note = f"{statistics.mean(hits):.0f} matches avg"
+            note = f"{statistics.mean(hits):.0f} matches avg, {len(times['Orthanc'])} samples"
             log(f"C-FIND {kind}: PACS {pp} Orthanc {oo} ({note})")
 
             def ms(v: float | None) -> float | None:
