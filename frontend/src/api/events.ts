@@ -27,12 +27,20 @@ export function subscribeEvents(
     }
     onEvent({ type: e.type, data })
   }
+  // "open" means the server is LISTENing (its `ready` event), not merely that the HTTP stream is up: only then
+  // is no store missed. A `ready` after a reconnect also means "refetch", as events may have been missed.
+  let readyBefore = false
   onState?.('connecting')
-  source.onopen = () => onState?.('open')
+  source.onopen = () => onState?.('connecting')
   source.onerror = () => onState?.(source.readyState === EventSource.CLOSED ? 'error' : 'connecting')
+  source.addEventListener('ready', (e) => {
+    onState?.('open')
+    if (readyBefore) handle(e as MessageEvent)
+    readyBefore = true
+  })
   source.onmessage = handle
   // The API's named events: `instances_stored` after every ingest commit (any replica), `resync` when its
-  // listener reconnected and events may have been missed. (`ready` only says the stream is listening.)
+  // listener reconnected and events may have been missed.
   for (const name of ['instances_stored', 'resync']) source.addEventListener(name, handle)
   return () => source.close()
 }
