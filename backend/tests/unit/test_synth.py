@@ -117,6 +117,10 @@ def test_ct_series_geometry_is_consistent():
     assert np.allclose(steps, spacing * normal, atol=1e-3), "slices one spacing apart along the normal"
     assert np.allclose(positions @ normal, locations, atol=1e-2), "SliceLocation = position along the normal"
     assert [int(h.InstanceNumber) for h in headers] == list(range(1, len(headers) + 1))
+    # every series of the session (scout, reconstructions, the PET of a PET/CT) shares the frame of reference
+    pet = next(st for st in Planner(5, 600, 1) if st.procedure.modality == "PT")
+    frames = {dataset(pet, se, 1, with_pixels=False).FrameOfReferenceUID for se in pet.series}
+    assert len(frames) == 1 and {se.modality for se in pet.series} == {"CT", "PT"}
 
 
 def test_every_dataset_says_it_is_fictitious():

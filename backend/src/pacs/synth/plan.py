@@ -293,7 +293,8 @@ class Planner:
                     body_part=proc.body_part,
                     laterality=sp.laterality,
                     n_instances=min(sp.n_instances, self.max_instances or sp.n_instances),
-                    frame_of_reference_uid=frame_of_reference_uid(self.seed, study_index, k),
+                    # one scan session, one patient position: the series share a frame of reference
+                    frame_of_reference_uid=frame_of_reference_uid(self.seed, study_index, 0),
                     time=f"{hh:02d}{minute % 60:02d}{rng.randrange(60):02d}",
                 )
             )
