@@ -113,6 +113,10 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 def portal(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:  # noqa: F811
     """The real services: backend on a direct PostgreSQL connection (LISTEN/NOTIFY) + the built portal."""
     _ensure_built()
+    # Serve a private copy of the build, so a rebuild during the session (a developer's `npm run build`)
+    # cannot pull the files from under the browser.
+    dist = tmp_path_factory.mktemp("e2e-dist") / "dist"
+    shutil.copytree(DIST, dist)
     storage = tmp_path_factory.mktemp("e2e-store")
     api, server, thread = start_server(make_settings(database_url, storage))
     port = free_port()
@@ -126,6 +130,8 @@ def portal(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 "--port",
                 str(port),
                 "--strictPort",
+                "--outDir",
+                str(dist),
             ],
             cwd=FRONTEND,
             env=env,
