@@ -74,7 +74,9 @@ export async function apiGet<P extends ApiPath>(path: P, opts: GetOptions<P> = {
       error = body.error ?? error
       detail = typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail ?? detail)
     } catch {
-      /* not JSON: keep the status text */
+      // Not JSON: a proxy or gateway answered, not the API.
+      if (res.status === 502 || res.status === 503 || res.status === 504)
+        detail = 'The archive server is not reachable; it may be starting or down.'
     }
     throw new ApiError(res.status, error, detail)
   }
