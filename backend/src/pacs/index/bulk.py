@@ -8,6 +8,7 @@ it is either entirely visible or absent, which is what makes the bulk load resum
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -78,17 +79,20 @@ def announce(conn: Connection, count: int, study_uids: list[str]) -> None:
     notify(conn, {"type": "instances_stored", "count": count, "studies": study_uids[:50], "bulk": True})
 
 
-# -- deferred secondary indexes ------------------------------------------------------------------------------
+# -- deferred secondary indexes and foreign keys -------------------------------------------------------------
 # A large load is much faster when the secondary (non-unique) indexes are built once at the end instead of
-# maintained row by row. Their definitions are kept in the ``studies`` table's comment while they are away, in
+# maintained row by row, and when the foreign keys are checked once (one join per constraint) instead of by a
+# trigger per row. Their definitions are kept in the ``studies`` table's comment while they are away, written in
 # the same transaction that drops them, so an interrupted load still knows what to rebuild when it resumes.
 # Unique indexes (UIDs, patient identity) and primary keys always stay: they keep the load correct.
 
 _TABLES = ("patients", "studies", "series", "instances")
 _PENDING = "pacs-bulk-deferred-indexes:"
+_ADD_CONSTRAINT = re.compile(r'^ALTER TABLE (\w+) ADD CONSTRAINT "?(\w+)"? ')
 
 
 def pending_indexes(conn: Connection) -> list[str]:
+    """The DDL statements (CREATE INDEX, ALTER TABLE ADD CONSTRAINT) a bulk load has deferred."""
     comment = conn.execute(text("SELECT obj_description('studies'::regclass, 'pg_class')")).scalar()
     if not comment or not comment.startswith(_PENDING):
         return []
@@ -102,8 +106,8 @@ def _set_pending(conn: Connection, ddls: list[str]) -> None:
 
 
 def defer_indexes(conn: Connection) -> list[str]:
-    """Drop the secondary indexes of the index tables; return every definition now pending."""
-    rows = conn.execute(
+    """Drop the secondary indexes and foreign keys of the index tables; return every statement now pending."""
+    indexes = conn.execute(
         text(
             "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
             "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid "
@@ -112,25 +116,46 @@ def defer_indexes(conn: Connection) -> list[str]:
         ),
         {"tables": list(_TABLES)},
     ).all()
+    fks = conn.execute(
+        text(
+            "SELECT t.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f' AND t.relname = ANY(:tables) "
+            "AND t.relnamespace = 'public'::regnamespace ORDER BY t.relname, c.conname"
+        ),
+        {"tables": list(_TABLES)},
+    ).all()
     pending = pending_indexes(conn)
-    pending += [ddl for _, ddl in rows if ddl not in pending]
+    new = [ddl for _, ddl in indexes] + [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in fks]
+    pending += [ddl for ddl in new if ddl not in pending]
     _set_pending(conn, pending)
-    for name, _ in rows:
+    for name, _ in indexes:
         conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    for table, name, _ in fks:
+        conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     return pending
 
 
 def restore_indexes(conn: Connection, on_index: Callable[[str], None] | None = None) -> int:
-    """Build the pending secondary indexes (each in its own transaction); return how many were built.
+    """Build the pending indexes, then re-add (and so validate) the foreign keys; return how many.
 
     ``conn`` must be in autocommit mode (a direct connection, not through a transaction pooler).
     """
     built = 0
     conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
-    for ddl in pending_indexes(conn):
+    pending = pending_indexes(conn)
+    for ddl in sorted(pending, key=lambda d: d.startswith("ALTER TABLE")):
         if on_index:
             on_index(ddl)
-        conn.exec_driver_sql(ddl.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
+        m = _ADD_CONSTRAINT.match(ddl)
+        if m:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_constraint WHERE conname = :n AND conrelid = CAST(:t AS regclass)"),
+                {"n": m.group(2), "t": m.group(1)},
+            ).scalar()
+            if not exists:
+                conn.exec_driver_sql(ddl)
+        else:
+            conn.exec_driver_sql(ddl.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
         built += 1
     _set_pending(conn, [])
     return built

@@ -79,7 +79,7 @@ def bulk_load(
     if defer_indexes:
         with engine.begin() as conn:
             deferred = sql.defer_indexes(conn)
-        console.print(f"secondary indexes deferred until the end of the load: {len(deferred)}")
+        console.print(f"secondary indexes and foreign keys deferred to the end of the load: {len(deferred)}")
     t0 = time.perf_counter()
     done = {"studies": 0, "instances": 0, "skipped": 0}
     with progress_bar(console) as bar:
@@ -108,10 +108,8 @@ def bulk_load(
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             todo = len(sql.pending_indexes(conn))
             if todo:
-                itask = bar.add_task("build indexes", total=todo, rate="")
-                sql.restore_indexes(
-                    conn, lambda ddl: bar.update(itask, advance=1, rate=ddl.split(" ON ")[0][13:])
-                )
+                itask = bar.add_task("indexes, keys", total=todo, rate="")
+                sql.restore_indexes(conn, lambda ddl: bar.update(itask, advance=1, rate=ddl[:70]))
                 bar.update(itask, completed=todo, rate="")
     seconds = time.perf_counter() - t0
     with engine.connect() as conn:
