@@ -663,18 +663,36 @@ def test_find_at_every_level_of_both_models(archive: Archive, query_data: dict[s
 
 def test_findscu_matches_qido(archive: Archive, query_data: dict[str, str], tmp_path: Path) -> None:
     client = DICOMwebClient(archive.live.dicomweb)
-    for keys in ({"PatientName": "Doe*"}, {"StudyDate": "20210101-20231231"}, {"ModalitiesInStudy": "MR"}):
-        out = tmp_path / "_".join(keys)
+    cases: list[dict[str, str]] = [
+        {"PatientName": "Doe*"},
+        {"StudyDate": "20210101-20231231"},
+        {"ModalitiesInStudy": "MR"},
+        {"PatientName": "Müller^Zoë"},  # sent as UTF-8 under Specific Character Set ISO_IR 192
+    ]
+    for n, keys in enumerate(cases):
+        out = tmp_path / str(n)
         out.mkdir()
         args = ["findscu", "-S", "-aet", "FINDSCU", "-aec", PACS_AET, "-X", "-od", str(out)]
-        args += ["-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID="]
+        args += [
+            "-k",
+            "QueryRetrieveLevel=STUDY",
+            "-k",
+            "StudyInstanceUID=",
+            "-k",
+            "SpecificCharacterSet=ISO_IR 192",
+        ]
         for k, v in keys.items():
             args += ["-k", f"{k}={v}"]
         r = run([*args, "127.0.0.1", str(archive.port)])
         assert r.returncode == 0, r.stderr
-        dimse = sorted(str(pydicom.dcmread(p).StudyInstanceUID) for p in out.glob("rsp*.dcm"))
+        responses = [pydicom.dcmread(p) for p in out.glob("rsp*.dcm")]
+        dimse = sorted(str(rsp.StudyInstanceUID) for rsp in responses)
         qido = sorted(s["0020000D"]["Value"][0] for s in client.search_for_studies(search_filters=keys))
         assert dimse == qido and dimse, keys
+        if "PatientName" in keys:
+            assert all(
+                str(rsp.PatientName).lower().startswith(keys["PatientName"][:3].lower()) for rsp in responses
+            )
 
 
 def test_find_bad_identifiers_get_failure_statuses(archive: Archive, query_data: dict[str, str]) -> None:
