@@ -7,7 +7,8 @@ PIP := $(VENV)/bin/pip
 PACS := $(VENV)/bin/pacs
 BACKEND := $(ROOT)/backend
 FRONTEND := $(ROOT)/frontend
-# Debian packages the tests and benchmarks drive (real DICOM peers, the pooler, the browser, Orthanc).
+# Debian packages the tests and benchmarks drive (real DICOM peers, the pooler, the browser, Orthanc,
+# dicom3tools' dciodvfy for the synthetic IODs).
 APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck dicom3tools
 
 .PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean frontend-install frontend-build \
@@ -17,6 +18,7 @@ help:
 	@echo "make run     - install, migrate and start PACS Portal (embedded PostgreSQL unless PACS_DATABASE_URL)"
 	@echo "make test    - install what the tests need and run them all"
 	@echo "make lint    - ruff and mypy"
+	@echo "make seed    - synthetic demo studies into the archive (pacs seed; see pacs synth --help)"
 	@echo "make bench   - benchmarks against Orthanc (see bench/README.md)"
 	@echo "make deploy-check - hadolint, compose/Cloud Build/Kubernetes schemas, shellcheck"
 	@echo "make drill   - the preemption drill (DRILL_SECONDS=60)"
