@@ -108,6 +108,9 @@ def upgrade() -> None:
             instances   bigint NOT NULL DEFAULT 0,
             bytes       bigint NOT NULL DEFAULT 0
         );
+        -- a queue: rows are deleted by every fold; keep it vacuumed so that "anything pending?" stays cheap
+        ALTER TABLE analytics_deltas SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000,
+                                          autovacuum_vacuum_cost_delay = 0);
         """
     )
     study_cols = (

@@ -260,7 +260,7 @@ def test_totals_exact_or_estimated(live_server, corpus):
     eng, key = live_server.services.engine, live_server.settings.secret_key
     # A walk of 5 index entries finds a full page: many rows match, the total is the planner's estimate,
     # and it travels with the cursor.
-    svc = StudyListService(eng, key, walk_budget=5)
+    svc = StudyListService(eng, key, walk_budget=5, count_cap=0)  # as if the archive were large
     first = svc.page(StudyFilter(mrn="MRN*"), limit=2)
     assert first.total_is_estimate is True and first.total >= 2
     second = svc.page(StudyFilter(mrn="MRN*"), limit=2, cursor=first.next_cursor)
@@ -380,9 +380,11 @@ def test_every_page_plan_gives_the_same_pages(live_server, corpus, flt, sort):
     eng, key = live_server.services.engine, live_server.settings.secret_key
     services = [
         StudyListService(eng, key),  # small archive: sort the matches
-        StudyListService(eng, key, walk_budget=3),  # bounded walk, mostly falling back
-        StudyListService(eng, key, walk_budget=8),
-        StudyListService(eng, key, count_cap=0, walk_budget=8),  # counted filters: walk the index
+        # as if the archive were large and many rows matched: a bounded walk (falling back to sorting when it
+        # finds less than a page), and for counted filters (one modality) an unbounded walk of the sort index
+        StudyListService(eng, key, walk_budget=3, count_cap=0),
+        StudyListService(eng, key, walk_budget=8, count_cap=0),
+        StudyListService(eng, key, walk_budget=20, count_cap=0),
     ]
 
     def pages(svc: StudyListService) -> list[list[str]]:

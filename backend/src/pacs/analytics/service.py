@@ -6,6 +6,8 @@ does not grow with the archive: no request scans ``studies``.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -68,6 +70,29 @@ def _buckets(lo: date, hi: date, interval: Interval) -> list[date]:
     return out
 
 
+#: A fold of more rows than this is followed by a VACUUM of the deltas table (in the background).
+VACUUM_AFTER = 10_000
+_vacuuming = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+def after_fold(engine: Engine, folded: int) -> None:
+    """After a large fold (a bulk load), VACUUM the deltas table in the background, once at a time."""
+    if folded < VACUUM_AFTER or not _vacuuming.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                index.vacuum_deltas(conn)
+        except Exception:
+            log.warning("VACUUM analytics_deltas failed; autovacuum will do it", exc_info=True)
+        finally:
+            _vacuuming.release()
+
+    threading.Thread(target=run, name="pacs-vacuum-deltas", daemon=True).start()
+
+
 class AnalyticsService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -75,12 +100,15 @@ class AnalyticsService:
     def fold(self) -> None:
         """Fold pending counter deltas (also done by every read; the event listener calls it after ingests)."""
         with self.engine.begin() as conn:
-            index.fold(conn)
+            folded = index.fold(conn)
+        after_fold(self.engine, folded)
 
     def _read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         with self.engine.begin() as conn:
-            index.fold(conn)
-            return fn(conn, *args, **kwargs)
+            folded = index.fold(conn)
+            out = fn(conn, *args, **kwargs)
+        after_fold(self.engine, folded)
+        return out
 
     def summary(self) -> dict[str, int]:
         rows = self._read(index.counters, "total")

@@ -22,11 +22,15 @@ _FOLD = text(
     """
     WITH d AS (DELETE FROM analytics_deltas RETURNING dimension, key, studies, instances, bytes),
     agg AS (SELECT dimension, key, sum(studies) AS s, sum(instances) AS i, sum(bytes) AS b
-            FROM d GROUP BY dimension, key)
-    INSERT INTO analytics_counters AS c (dimension, key, studies, instances, bytes)
-    SELECT dimension, key, s, i, b FROM agg ORDER BY dimension, key
-    ON CONFLICT (dimension, key) DO UPDATE SET studies = c.studies + excluded.studies,
-        instances = c.instances + excluded.instances, bytes = c.bytes + excluded.bytes
+            FROM d GROUP BY dimension, key),
+    ins AS (
+        INSERT INTO analytics_counters AS c (dimension, key, studies, instances, bytes)
+        SELECT dimension, key, s, i, b FROM agg ORDER BY dimension, key
+        ON CONFLICT (dimension, key) DO UPDATE SET studies = c.studies + excluded.studies,
+            instances = c.instances + excluded.instances, bytes = c.bytes + excluded.bytes
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM d) AS folded, (SELECT count(*) FROM ins) AS keys
     """
 )
 
@@ -66,18 +70,24 @@ def pending(conn: Connection) -> bool:
     return bool(conn.execute(text("SELECT EXISTS (SELECT 1 FROM analytics_deltas)")).scalar())
 
 
-def fold(conn: Connection, *, wait: bool = True) -> None:
-    """Fold pending deltas into the counters (call inside a transaction; commits with it).
+def fold(conn: Connection, *, wait: bool = True) -> int:
+    """Fold pending deltas into the counters (call inside a transaction; commits with it); returns how many.
 
     ``wait=False`` skips the fold when another transaction is folding (for hot read paths).
     """
     if not pending(conn):
-        return
+        return 0
     if wait:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FOLD_LOCK})
     elif not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _FOLD_LOCK}).scalar():
-        return
-    conn.execute(_FOLD)
+        return 0
+    return int(conn.execute(_FOLD).scalar_one())
+
+
+def vacuum_deltas(conn: Connection) -> None:
+    """VACUUM the deltas table (needs an autocommit connection): a large fold leaves it full of dead rows,
+    which every ``pending`` check would otherwise wade through until autovacuum comes by."""
+    conn.exec_driver_sql("VACUUM analytics_deltas")
 
 
 def counter_sum(conn: Connection, dimension: str, lo: str | None = None, hi: str | None = None) -> int:

@@ -41,6 +41,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from pacs.analytics.service import after_fold
 from pacs.exceptions import BadRequestError, NotFoundError
 from pacs.index import analytics as analytics_index
 from pacs.index import studylist as index
@@ -288,7 +289,7 @@ class StudyListService:
         order = SORTS[name]
         backward = cur.backward if cur else False
         with self.engine.begin() as conn:
-            total, estimated, plan = self._plan(conn, spec, cur)
+            total, estimated, plan, folded = self._plan(conn, spec, cur)
 
             def fetch(p: Plan) -> tuple[list[dict[str, Any]], int | None]:
                 return index.page(
@@ -306,15 +307,17 @@ class StudyListService:
             rows, matched = fetch(plan)
             if plan is Plan.BUDGET and len(rows) <= limit:
                 rows, matched = fetch(Plan.SORT)  # the walk found less than a page: few rows match
-            if total is None:
-                if matched is not None and cur is None:
-                    total, estimated = matched, False  # every match was collected: exact
-                else:
-                    total, estimated = max(index.estimate(conn, spec), len(rows)), True
+            if cur is None and matched is not None:
+                total, estimated = matched, False  # every match was collected and counted: exact
+            elif total is None:  # pragma: no cover - a cursor always carries the total
+                total, estimated = max(index.estimate(conn, spec), len(rows)), True
+            elif estimated:
+                total = max(total, len(rows))
             more = len(rows) > limit
             rows = rows[:limit]
             if backward:
                 rows.reverse()
+        after_fold(self.engine, folded)
         has_next = more if not backward else True
         has_prev = (cur is not None) if not backward else more
         next_c = prev_c = None
@@ -332,7 +335,7 @@ class StudyListService:
             r.pop("_key", None)
         return StudyListPage(rows, next_c, prev_c, total, estimated, sort_s, limit)
 
-    def _plan(self, conn: Any, spec: SearchSpec, cur: Cursor | None) -> tuple[int | None, bool, Plan]:
+    def _plan(self, conn: Any, spec: SearchSpec, cur: Cursor | None) -> tuple[int | None, bool, Plan, int]:
         """The total when it is known up front, and how to find the page.
 
         - no filter, one modality, a date range: the maintained counters (migration 0003) give the exact
@@ -341,18 +344,23 @@ class StudyListService:
           for by a bounded walk, then by sorting the matches (whose number is then the exact total).
         """
         # Fold pending counter deltas unless another request is folding right now (never wait here).
-        analytics_index.fold(conn, wait=False)
+        folded = analytics_index.fold(conn, wait=False)
         counted = _counter_for(spec)
         if counted is not None:
             n = analytics_index.counter_sum(conn, *counted)
             if not spec.conditions:
-                return n, False, Plan.WALK
-            return n, False, Plan.SORT if n <= self.count_cap else Plan.WALK
+                return n, False, Plan.WALK, folded
+            return n, False, Plan.SORT if n <= self.count_cap else Plan.WALK, folded
         total = cur.total if cur is not None else None
         estimated = cur.estimated if cur is not None else False
         if analytics_index.counter_sum(conn, "total") <= self.walk_budget:
-            return total, estimated, Plan.SORT  # a small archive: sorting everything is cheapest
-        return total, estimated, Plan.BUDGET
+            return total, estimated, Plan.SORT, folded  # a small archive: sorting everything is cheapest
+        # The planner's estimate decides where to start: few matches expected -> sort them straight away
+        # (a walk would read its whole budget for nothing); many -> try the bounded walk first.
+        guess = index.estimate(conn, spec)
+        if total is None:
+            total, estimated = guess, True  # replaced by the exact count when the matches get sorted
+        return total, estimated, Plan.SORT if guess <= self.count_cap else Plan.BUDGET, folded
 
     def detail(self, study_instance_uid: str) -> StudyDetail:
         from pacs.dicom.uid import is_valid_uid
