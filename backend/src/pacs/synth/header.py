@@ -6,6 +6,11 @@ pixel generator and the bulk index agree on it.
 
 Every dataset says it is fictitious: PatientIdentityRemoved = YES (PS3.3 C.7.1.1), DeidentificationMethod, and
 the marker :data:`~pacs.synth.plan.FICTITIOUS_MARKER` in PatientComments and ImageComments.
+
+Contract with the bulk mode (:mod:`pacs.synth.bulk`): the identity fields of a plan (UIDs, names, IDs, dates,
+times, age, accession, institution, station, operator) are only copied into attributes, never computed on;
+everything else may depend only on the procedure, the series description, body part, laterality, size and
+number, and the instance number. ``test_bulk_rows_equal_ingest_rows`` checks it.
 """
 
 from __future__ import annotations
