@@ -243,8 +243,11 @@ def qido_kinds(n: int) -> dict[str, Any]:
 
 def qido_once(client: httpx.Client, server: Server, params: dict[str, str]) -> tuple[float, int]:
     q = {"limit": str(QIDO_LIMIT), **params}
+    # Values go into the URL as they are ('*' not percent-encoded): Orthanc does not decode percent-encoding
+    # in QIDO values, and every value used here is URL-safe (letters, digits, '*', '-').
+    query = "&".join(f"{k}={v}" for k, v in q.items())
     t = time.perf_counter()
-    r = client.get(f"{server.dicomweb}/studies", params=q, headers={"Accept": "application/dicom+json"})
+    r = client.get(f"{server.dicomweb}/studies?{query}", headers={"Accept": "application/dicom+json"})
     body = r.content
     secs = time.perf_counter() - t
     if r.status_code == 204 or not body:

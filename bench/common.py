@@ -16,6 +16,7 @@ Environment knobs are documented in bench/README.md (BENCH_STUDIES, BENCH_KEEP, 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -27,7 +28,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -820,9 +821,26 @@ def orthanc_index_server(n: int = STUDIES) -> OrthancServer:
     return OrthancServer(VAR_DIR / f"orthanc-{n}", fresh=REBUILD)
 
 
-def _chunks(start: int, stop: int, size: int) -> Iterator[range]:
-    for a in range(start, stop, size):
-        yield range(a, min(a + size, stop))
+def orthanc_study_id(k: StudyKeys) -> str:
+    """Orthanc's identifier of a study: SHA-1 of ``PatientID|StudyInstanceUID`` in five dashed groups."""
+    h = hashlib.sha1(f"{k.patient_id}|{k.study_uid}".encode()).hexdigest()
+    return "-".join(h[i : i + 8] for i in range(0, 40, 8))
+
+
+def missing_studies(server: PacsServer | OrthancServer, n: int) -> list[int]:
+    """Numbers of the bench studies (0..n-1) the server does not hold (a load interrupted anywhere resumes)."""
+    if isinstance(server, PacsServer):
+        from sqlalchemy import create_engine
+
+        eng = create_engine(db_url(server.db).replace("postgresql://", "postgresql+psycopg://"))
+        try:
+            with eng.connect() as conn:
+                held = {r[0] for r in conn.exec_driver_sql("SELECT study_instance_uid FROM studies")}
+        finally:
+            eng.dispose()
+        return [i for i in range(n) if study_keys(i, n).study_uid not in held]
+    ids = set(httpx.get(f"{server.url}/studies", timeout=300).json())
+    return [i for i in range(n) if orthanc_study_id(study_keys(i, n)) not in ids]
 
 
 def load_index(
@@ -841,15 +859,15 @@ def load_index(
     have = server.count_studies()
     if have >= n:
         return {"loaded": 0, "have": have, "seconds": 0.0}
-    start = max(0, have - 2000)  # parallel loading finishes out of order: redo a margin, idempotently
-    log(f"loading {server.name}: studies {start}..{n} ({have} present) with {clients} clients")
+    todo = missing_studies(server, n)
+    log(f"loading {server.name}: {len(todo):,} missing studies ({have:,} present) with {clients} clients")
     t0 = time.time()
     done = [0]
     errors: list[str] = []
     lock = threading.Lock()
     is_pacs = isinstance(server, PacsServer)
 
-    def work(rng: range) -> None:
+    def work(rng: list[int]) -> None:
         with httpx.Client(timeout=600) as client:
             if is_pacs:
                 body, ctype = multipart_body([tiny_study(i, n) for i in rng])
@@ -869,7 +887,7 @@ def load_index(
                 if not ok:
                     errors.append(f"{rng}: HTTP {r.status_code} {r.text[:200]}")
 
-    ranges = iter(list(_chunks(start, n, batch)))
+    ranges = iter([todo[j : j + batch] for j in range(0, len(todo), batch)])
     stop = threading.Event()
 
     def worker() -> None:
@@ -893,19 +911,19 @@ def load_index(
             for t in threads:
                 t.join(timeout=progress_every / len(threads))
             rate = done[0] / max(1e-9, time.time() - t0)
-            log(f"  {server.name}: {start + done[0]:,}/{n:,} studies, {rate:,.0f}/s")
+            log(f"  {server.name}: {have + done[0]:,}/{n:,} studies, {rate:,.0f}/s")
     finally:
         stop.set()
     secs = time.time() - t0
     if errors:
         raise RuntimeError(f"{len(errors)} load batches failed on {server.name}; first: {errors[0]}")
     have = server.count_studies()
-    log(f"{server.name} holds {have:,} studies (loaded {n - start:,} in {secs:.0f} s)")
+    log(f"{server.name} holds {have:,} studies (loaded {len(todo):,} in {secs:.0f} s)")
     if is_pacs:
         vacuum_analyze(server.db)  # what autovacuum does after a bulk load, done now so runs are repeatable
     if have < n:
         raise RuntimeError(f"{server.name} holds {have} studies after loading, expected {n}")
-    return {"loaded": n - start, "have": have, "seconds": round(secs, 1)}
+    return {"loaded": len(todo), "have": have, "seconds": round(secs, 1)}
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
