@@ -162,6 +162,24 @@ def retrieve_keys(ds: Dataset, allowed: tuple[Level, ...]) -> tuple[Level, dict[
 
     The unique key of the requested level is required (a list of UIDs is allowed); unique keys of the levels
     above restrict the match. Other keys are ignored.
+
+    >>> ds = Dataset()
+    >>> ds.QueryRetrieveLevel = "SERIES"
+    >>> ds.StudyInstanceUID = "1.2.3"
+    >>> ds.SeriesInstanceUID = ["1.2.3.1", "1.2.3.2"]
+    >>> ds.Modality = "CT"
+    >>> retrieve_keys(ds, _STUDY_ROOT)
+    (<Level.SERIES: 'SERIES'>, {'StudyInstanceUID': '1.2.3', 'SeriesInstanceUID': '1.2.3.1\\\\1.2.3.2'})
+    >>> del ds.SeriesInstanceUID
+    >>> retrieve_keys(ds, _STUDY_ROOT)
+    Traceback (most recent call last):
+    ...
+    pacs.exceptions.BadRequestError: a SERIES-level retrieve needs SeriesInstanceUID in the identifier
+    >>> ds.QueryRetrieveLevel = "PATIENT"
+    >>> retrieve_keys(ds, _STUDY_ROOT)
+    Traceback (most recent call last):
+    ...
+    pacs.exceptions.BadRequestError: QueryRetrieveLevel PATIENT is not part of this information model (allowed: STUDY, SERIES, IMAGE)
     """
     level = level_of(ds, allowed)
     keys: dict[str, str] = {}
