@@ -986,6 +986,40 @@ def test_cget_whole_study_counts_and_patient_level(archive: Archive) -> None:
         assoc.release()
 
 
+def test_cget_counts_a_failure_for_an_instance_the_requestor_cannot_take(archive: Archive) -> None:
+    """The requestor offers a Storage SCP role for CT only; the study's MR instance fails, the CTs complete."""
+    study = generate_uid()
+    cts = [ct_dataset(study_uid=study, instance_number=i, seed=i) for i in (1, 2)]
+    mr = ct_dataset(study_uid=study, modality="MR", instance_number=3)
+    mr.SOPClassUID = mr.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4"  # MR Image Storage
+    seed(archive, [*cts, mr])
+    received: list[str] = []
+
+    def on_store(event: evt.Event) -> int:
+        received.append(str(event.dataset.SOPInstanceUID))
+        return 0x0000
+
+    contexts = [build_context(StudyRootQueryRetrieveInformationModelGet), build_context(CTImageStorage)]
+    assoc = archive.associate(
+        contexts,
+        ext_neg=[build_role(CTImageStorage, scp_role=True)],
+        evt_handlers=[(evt.EVT_C_STORE, on_store)],
+    )
+    try:
+        q = Dataset()
+        q.QueryRetrieveLevel = "STUDY"
+        q.StudyInstanceUID = study
+        rsp = list(assoc.send_c_get(q, StudyRootQueryRetrieveInformationModelGet))
+    finally:
+        assoc.release()
+    final, ident = rsp[-1]
+    assert int(final.Status) == 0xB000
+    assert (int(final.NumberOfCompletedSuboperations), int(final.NumberOfFailedSuboperations)) == (2, 1)
+    assert int(final.NumberOfWarningSuboperations) == 0
+    assert str(ident.FailedSOPInstanceUIDList) == mr.SOPInstanceUID
+    assert sorted(received) == sorted(ds.SOPInstanceUID for ds in cts)
+
+
 def test_getscu(archive: Archive, tmp_path: Path) -> None:
     study = generate_uid()
     datasets = [ct_dataset(study_uid=study, instance_number=i, seed=i) for i in range(1, 4)]
