@@ -41,13 +41,33 @@ interface Props {
 
 const initialView: ViewState = { index: 0, center: null, width: null, zoom: null, invert: false, rotation: 0 }
 
-/** Screen pixels per image pixel: what a radiologist means by zoom. */
+function sameView(a: ViewState, b: ViewState): boolean {
+  return (
+    a.index === b.index &&
+    a.center === b.center &&
+    a.width === b.width &&
+    a.invert === b.invert &&
+    a.rotation === b.rotation &&
+    (a.zoom === b.zoom || (a.zoom !== null && b.zoom !== null && Math.abs(a.zoom - b.zoom) < 1e-4))
+  )
+}
+
+/**
+ * Screen pixels per image pixel: what a radiologist means by zoom. Measured through the viewport's own
+ * canvas-to-world mapping, so it holds for the GPU and the CPU renderer, rotated or not.
+ */
 function magnification(vp: Types.IStackViewport): number | null {
-  const cam = vp.getCamera()
-  const spacing = vp.getImageData()?.spacing
-  const h = vp.element.clientHeight
-  if (!cam.parallelScale || !spacing || !h) return null
-  return (h / 2 / cam.parallelScale) * spacing[1]
+  try {
+    const spacing = vp.getImageData()?.spacing
+    if (!spacing) return null
+    const a = vp.canvasToWorld([0, 0] as Types.Point2)
+    const b = vp.canvasToWorld([100, 0] as Types.Point2)
+    const mm = Math.hypot(b[0] - a[0], b[1] - a[1], b[2] - a[2])
+    if (!(mm > 0)) return null
+    return (100 * Math.min(spacing[0], spacing[1])) / mm
+  } catch {
+    return null
+  }
 }
 
 export default function ViewportPane(props: Props) {
@@ -61,7 +81,8 @@ export default function ViewportPane(props: Props) {
   const [view, setView] = useState<ViewState>(initialView)
   // The slice asked for (wheel, keys, bar, cine): shown in the overlay at once, and where a load error belongs.
   const [target, setTarget] = useState(0)
-  const [rendered, setRendered] = useState(0)
+  const rendered = useRef(0)
+  const paneRef = useRef<HTMLDivElement>(null)
   const [loadedCount, setLoadedCount] = useState(0)
   const [dragOver, setDragOver] = useState(false)
   const prefetchPending = useRef(false)
@@ -87,14 +108,16 @@ export default function ViewportPane(props: Props) {
       const props = vp.getProperties()
       const range = props.voiRange
       const ww = range ? csUtils.windowLevel.toWindowLevel(range.lower, range.upper) : null
-      setView({
+      const next: ViewState = {
         index: vp.getCurrentImageIdIndex(),
         center: ww ? ww.windowCenter : null,
         width: ww ? ww.windowWidth : null,
         zoom: magnification(vp),
         invert: Boolean(props.invert),
         rotation: vp.getViewPresentation().rotation ?? 0,
-      })
+      }
+      // Same view, same state object: React skips the re-render (this runs on every frame while scrolling).
+      setView((prev) => (sameView(prev, next) ? prev : next))
     }
     const onRendered = () => {
       // Prefetch the rest of the stack once the first image is on screen (not competing with it).
@@ -102,7 +125,9 @@ export default function ViewportPane(props: Props) {
         prefetchPending.current = false
         stackPrefetch.enable(element)
       }
-      setRendered((n) => n + 1)
+      // A render counter for tests and benchmarks, kept out of React state (no re-render per frame).
+      rendered.current += 1
+      if (paneRef.current) paneRef.current.dataset.rendered = String(rendered.current)
       setStatus((s) => (s === 'loading' ? 'ready' : s))
       update()
     }
@@ -116,8 +141,14 @@ export default function ViewportPane(props: Props) {
     element.addEventListener(csEnums.Events.VOI_MODIFIED, update)
     element.addEventListener(csEnums.Events.CAMERA_MODIFIED, update)
 
+    // Resize the canvas when the pane's size changes (layout, window), not on the observer's first call: a
+    // resize clears the canvas until the next render.
     let frame = 0
+    let size = `${element.clientWidth}x${element.clientHeight}`
     const observer = new ResizeObserver(() => {
+      const now = `${element.clientWidth}x${element.clientHeight}`
+      if (now === size) return
+      size = now
       cancelAnimationFrame(frame)
       frame = requestAnimationFrame(() => engine()?.resize(true, true))
     })
@@ -178,10 +209,8 @@ export default function ViewportPane(props: Props) {
           await vp.setStack(imageIds, 0)
           vp.render()
         } catch (e) {
-          if (!cancelled) {
-            setStatus('error')
-            setError(`Image 1 of ${imageIds.length} cannot be displayed: ${describeLoadError(e)}`)
-          }
+          // The first image failed: an error of that image (the others may still display).
+          if (!cancelled) setFrameErrors((m) => new Map(m).set(0, describeLoadError(e)))
         }
       })
       .catch((e: unknown) => {
@@ -259,10 +288,10 @@ export default function ViewportPane(props: Props) {
 
   return (
     <div
+      ref={paneRef}
       className={`viewer-pane${active ? ' is-active' : ''}${dragOver ? ' is-drop-target' : ''}`}
       data-testid={`viewport-${index}`}
       data-status={shownStatus}
-      data-rendered={rendered}
       data-slice={total ? target + 1 : 0}
       data-shown={total ? view.index + 1 : 0}
       data-total={total}

@@ -55,10 +55,44 @@ export const MEASUREMENT_TOOLS: readonly string[] = [
 
 let initialised: Promise<void> | null = null
 
+/** The WebGL renderer is a software one (SwiftShader, llvmpipe …): no GPU behind it. */
+export function softwareWebGL(): boolean {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl2')
+    if (!gl) return true
+    const info = gl.getExtension('WEBGL_debug_renderer_info')
+    const renderer = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER))
+    gl.getExtension('WEBGL_lose_context')?.loseContext()
+    return /swiftshader|llvmpipe|software|softpipe/i.test(renderer)
+  } catch {
+    return true
+  }
+}
+
+type RenderMode = 'auto' | 'gpu' | 'cpu'
+
+/**
+ * How stack images are drawn: on the GPU (WebGL), or with Cornerstone's CPU path when the only WebGL there is
+ * is a software emulation ('auto'). `?render=gpu|cpu` in the URL or `window.config.viewerRendering` overrides.
+ */
+function renderingConfig(): Parameters<typeof csInit>[0] {
+  const fromUrl = new URLSearchParams(window.location.search).get('render')
+  const fromConfig = (window.config as { viewerRendering?: string } | undefined)?.viewerRendering
+  const wanted = (fromUrl ?? fromConfig ?? 'auto') as RenderMode
+  const cpu = wanted === 'cpu' || (wanted === 'auto' && softwareWebGL())
+  const tiled = new URLSearchParams(window.location.search).get('engine') === 'tiled'
+  return {
+    rendering: {
+      useCPURendering: cpu,
+      ...(tiled ? { renderingEngineMode: 'tiled' as const } : {}),
+    },
+  } as Parameters<typeof csInit>[0]
+}
+
 /** Initialise Cornerstone3D, the DICOM image loader and the tools, once per page load. */
 export function initCornerstone(): Promise<void> {
   initialised ??= (async () => {
-    if (!isCornerstoneInitialized()) csInit()
+    if (!isCornerstoneInitialized()) csInit(renderingConfig())
     const cores = navigator.hardwareConcurrency || 2
     dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
     toolsInit()

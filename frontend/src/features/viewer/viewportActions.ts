@@ -1,5 +1,5 @@
 /** What the toolbar and the keyboard do to a stack viewport: window presets, invert, zoom, rotate, flip, cine. */
-import { utilities as csUtils, type Types } from '@cornerstonejs/core'
+import { utilities as csUtils } from '@cornerstonejs/core'
 import { cine, stackViewport } from './cornerstone'
 
 export interface WindowPreset {
@@ -53,7 +53,9 @@ export function zoomBy(index: number, factor: number): void {
 export function fit(index: number): void {
   const vp = stackViewport(index)
   if (!vp) return
-  vp.setViewPresentation({ zoom: 1, pan: [0, 0] as Types.Point2 })
+  const { rotation = 0, flipHorizontal = false, flipVertical = false } = vp.getViewPresentation()
+  vp.resetCamera()
+  if (rotation || flipHorizontal || flipVertical) vp.setViewPresentation({ rotation, flipHorizontal, flipVertical })
   vp.render()
 }
 
@@ -79,6 +81,8 @@ export function reset(index: number): void {
   const vp = stackViewport(index)
   if (!vp) return
   vp.resetCamera()
+  // The CPU renderer's camera reset keeps rotation and flips: clear them explicitly.
+  vp.setViewPresentation({ rotation: 0, flipHorizontal: false, flipVertical: false })
   vp.resetProperties()
   vp.render()
 }
