@@ -89,6 +89,11 @@ def upgrade() -> None:
         -- of 0001 cannot serve prefix wildcards)
         CREATE INDEX studies_patient_id_pattern ON studies (patient_id text_pattern_ops);
         CREATE INDEX studies_accession_pattern ON studies (accession_number text_pattern_ops);
+        -- the default sort (study date) covering what the list filters read: a bounded walk that filters
+        -- is an index-only scan (pacs.index.studylist.COVERING)
+        CREATE INDEX studies_list_cover ON studies (study_date, study_time, id)
+            INCLUDE (patient_name_norm, referring_physician_name_norm, study_description_norm, patient_id,
+                     accession_number, modalities_in_study);
 
         CREATE TABLE analytics_counters (
             dimension   text NOT NULL,
@@ -187,6 +192,7 @@ def downgrade() -> None:
         DROP TRIGGER IF EXISTS analytics_series_del ON series;
         DROP FUNCTION IF EXISTS analytics_studies_delta(), analytics_series_delta(), analytics_reset();
         DROP TABLE IF EXISTS analytics_counters, analytics_deltas;
-        DROP INDEX IF EXISTS studies_study_time, studies_patient_id_pattern, studies_accession_pattern;
+        DROP INDEX IF EXISTS studies_study_time, studies_patient_id_pattern, studies_accession_pattern,
+            studies_list_cover;
         """
     )

@@ -260,13 +260,13 @@ def test_totals_exact_or_estimated(live_server, corpus):
     eng, key = live_server.services.engine, live_server.settings.secret_key
     # A walk of 5 index entries finds a full page: many rows match, the total is the planner's estimate,
     # and it travels with the cursor.
-    svc = StudyListService(eng, key, walk_budget=5, count_cap=0)  # as if the archive were large
-    first = svc.page(StudyFilter(mrn="MRN*"), limit=2)
+    svc = StudyListService(eng, key, walk_budget=5, count_cap=0, few=0)  # as if the archive were large
+    first = svc.page(StudyFilter(mrn="MRN*"), limit=2, sort="patient_id")
     assert first.total_is_estimate is True and first.total >= 2
-    second = svc.page(StudyFilter(mrn="MRN*"), limit=2, cursor=first.next_cursor)
+    second = svc.page(StudyFilter(mrn="MRN*"), limit=2, sort="patient_id", cursor=first.next_cursor)
     assert (second.total, second.total_is_estimate) == (first.total, True)
     # The walk finds less than a page: the matches are collected and counted, exactly.
-    few = svc.page(StudyFilter(mrn="MRN0001"), limit=2)
+    few = svc.page(StudyFilter(mrn="MRN0001"), limit=2, sort="accession_number")
     assert few.total_is_estimate is False
     assert few.total == sum(1 for s in corpus if s.mrn == "MRN0001")
     # One modality, a date range, no filter: the maintained counters, exact at any size.
@@ -382,9 +382,10 @@ def test_every_page_plan_gives_the_same_pages(live_server, corpus, flt, sort):
         StudyListService(eng, key),  # small archive: sort the matches
         # as if the archive were large and many rows matched: a bounded walk (falling back to sorting when it
         # finds less than a page), and for counted filters (one modality) an unbounded walk of the sort index
-        StudyListService(eng, key, walk_budget=3, count_cap=0),
-        StudyListService(eng, key, walk_budget=8, count_cap=0),
-        StudyListService(eng, key, walk_budget=20, count_cap=0),
+        StudyListService(eng, key, walk_budget=3, count_cap=0, few=0),
+        StudyListService(eng, key, walk_budget=8, count_cap=0, few=0),
+        StudyListService(eng, key, walk_budget=20, count_cap=0, few=0),
+        StudyListService(eng, key, walk_budget=1, count_cap=0, few=0),
     ]
 
     def pages(svc: StudyListService) -> list[list[str]]:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, func, select, tuple_
+from sqlalchemy import Column, ColumnElement, Connection, bindparam, func, select, tuple_
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.util import ClauseAdapter
 
 from pacs.index.reads import where_clauses
@@ -36,6 +37,31 @@ ROW_COLUMNS = (
     "number_of_instances",
     "size_bytes",
 )
+
+
+#: The default sort's covering index (migration 0003): (study_date, study_time, id) INCLUDE these columns, so
+#: that a bounded walk whose filter needs only them is an index-only scan (no heap page per row walked).
+COVERED_SORT = ("study_date", "study_time")
+COVERING = (
+    "patient_name_norm",
+    "referring_physician_name_norm",
+    "study_description_norm",
+    "patient_id",
+    "accession_number",
+    "modalities_in_study",
+)
+
+
+def _studies_columns(clauses: Sequence[Any]) -> set[str] | None:
+    """The ``studies`` columns the clauses read, or None when they reach other tables (series EXISTS)."""
+    names: set[str] = set()
+    for clause in clauses:
+        for el in visitors.iterate(clause):
+            if isinstance(el, Column):
+                if el.table is not studies:
+                    return None
+                names.add(el.name)
+    return names
 
 
 def _keyset(cols: Sequence[Any], values: Sequence[Any], greater: bool) -> ColumnElement[bool]:
@@ -90,20 +116,36 @@ def page(
         stmt = select(m, func.count().over().label("_matched")).order_by(*ordered(mkeys)).limit(limit + 1)
     elif plan is Plan.BUDGET:
         # The LIMIT inside keeps the filter out of the walk: at most ``budget`` index entries are read.
+        # Conditions on the sort's leading column (a StudyDate range under the date sort) stay inside: they
+        # are index ranges, so the walk starts where they do.
+        ranged = [w for w in where if _studies_columns([w]) == {order_columns[0]}]
+        rest = [w for w in where if not any(w is r for r in ranged)]
+        if _covered(order_columns, where):
+            # index-only: only the covering index's columns, the heap is read for the page's rows alone
+            needed = sorted((_studies_columns(where) or set()) - {*order_columns, "id"})
+            inner_cols = [*key_cols, *(studies.c[n] for n in needed)]
+        else:
+            inner_cols = [c for c in studies.c if c.name != "attrs"]
         walked = (
-            select(*(c for c in studies.c if c.name != "attrs"))
-            .where(*keyset)
+            select(*inner_cols)
+            .where(*keyset, *ranged)
             .order_by(*ordered(key_cols))
             .limit(budget)
             .subquery("walked")
         )
         adapt = ClauseAdapter(walked)
         wkeys = [walked.c[c.name] for c in key_cols]
-        stmt = (
-            select(*(walked.c[n] for n in ROW_COLUMNS), *wkeys)
-            .where(*(adapt.traverse(w) for w in where))
+        hits = (
+            select(walked.c.id)
+            .where(*(adapt.traverse(w) for w in rest))
             .order_by(*ordered(wkeys))
             .limit(limit + 1)
+            .subquery("hits")
+        )
+        stmt = (
+            select(*(studies.c[n] for n in ROW_COLUMNS), *key_cols)
+            .join(hits, hits.c.id == studies.c.id)
+            .order_by(*ordered(key_cols))
         )
     else:
         stmt = (
@@ -125,6 +167,18 @@ def page(
     if plan is Plan.SORT and matched is None:
         matched = 0
     return out, matched
+
+
+def _covered(order_columns: Sequence[str], where: Sequence[Any]) -> bool:
+    cols = _studies_columns(where)
+    return (
+        tuple(order_columns) == COVERED_SORT and cols is not None and cols <= {*COVERING, *COVERED_SORT, "id"}
+    )
+
+
+def covered(order_columns: Sequence[str], spec: SearchSpec) -> bool:
+    """Whether a bounded walk for this sort and filter is an index-only scan (cheap per entry walked)."""
+    return _covered(order_columns, where_clauses(spec))
 
 
 def count_capped(conn: Connection, spec: SearchSpec, cap: int) -> int:

@@ -73,6 +73,10 @@ MAX_LIMIT = 500
 COUNT_CAP = 5000
 #: Other filters first walk at most this many index entries looking for a page, then sort the matches.
 WALK_BUDGET = 5000
+#: ... ten times as many when the walk is index-only (default sort, covering index)
+COVERED_BUDGET_FACTOR = 10
+#: ... unless the planner expects at most this many matches
+FEW = 50
 
 _WILDCARD = re.compile(r"[*?]")
 
@@ -256,16 +260,32 @@ def _counter_for(spec: SearchSpec) -> tuple[str, str | None, str | None] | None:
     return None
 
 
+@dataclass
+class _Plan:
+    total: int | None
+    estimated: bool
+    plan: Plan
+    folded: int
+    budget: int | None = None
+
+
 class StudyListService:
     """The study list and the study page (called by the portal API)."""
 
     def __init__(
-        self, engine: Engine, secret_key: str, *, count_cap: int = COUNT_CAP, walk_budget: int = WALK_BUDGET
+        self,
+        engine: Engine,
+        secret_key: str,
+        *,
+        count_cap: int = COUNT_CAP,
+        walk_budget: int = WALK_BUDGET,
+        few: int = FEW,
     ) -> None:
         self.engine = engine
         self.signer = CursorSigner(secret_key)
         self.count_cap = count_cap
         self.walk_budget = walk_budget
+        self.few = few
 
     def page(
         self,
@@ -289,7 +309,8 @@ class StudyListService:
         order = SORTS[name]
         backward = cur.backward if cur else False
         with self.engine.begin() as conn:
-            total, estimated, plan, folded = self._plan(conn, spec, cur)
+            chosen = self._plan(conn, spec, order, cur)
+            total, estimated, plan, folded = chosen.total, chosen.estimated, chosen.plan, chosen.folded
 
             def fetch(p: Plan) -> tuple[list[dict[str, Any]], int | None]:
                 return index.page(
@@ -301,7 +322,7 @@ class StudyListService:
                     backward=backward,
                     limit=limit,
                     plan=p,
-                    budget=self.walk_budget,
+                    budget=chosen.budget or self.walk_budget,
                 )
 
             rows, matched = fetch(plan)
@@ -335,13 +356,14 @@ class StudyListService:
             r.pop("_key", None)
         return StudyListPage(rows, next_c, prev_c, total, estimated, sort_s, limit)
 
-    def _plan(self, conn: Any, spec: SearchSpec, cur: Cursor | None) -> tuple[int | None, bool, Plan, int]:
+    def _plan(self, conn: Any, spec: SearchSpec, order: tuple[str, ...], cur: Cursor | None) -> _Plan:
         """The total when it is known up front, and how to find the page.
 
         - no filter, one modality, a date range: the maintained counters (migration 0003) give the exact
           total at any size; few matches are sorted, many are found by walking the sort index;
-        - other filters: the total shown on the first page travels in the cursor; the page is first looked
-          for by a bounded walk, then by sorting the matches (whose number is then the exact total).
+        - other filters: the total shown on the first page travels in the cursor; the planner's estimate
+          picks the first try (sort the few expected matches, or a bounded walk of the sort index), and a
+          walk that finds less than a page falls back to sorting the matches (then the total is exact).
         """
         # Fold pending counter deltas unless another request is folding right now (never wait here).
         folded = analytics_index.fold(conn, wait=False)
@@ -349,18 +371,21 @@ class StudyListService:
         if counted is not None:
             n = analytics_index.counter_sum(conn, *counted)
             if not spec.conditions:
-                return n, False, Plan.WALK, folded
-            return n, False, Plan.SORT if n <= self.count_cap else Plan.WALK, folded
+                return _Plan(n, False, Plan.WALK, folded)
+            return _Plan(n, False, Plan.SORT if n <= self.count_cap else Plan.WALK, folded)
         total = cur.total if cur is not None else None
         estimated = cur.estimated if cur is not None else False
         if analytics_index.counter_sum(conn, "total") <= self.walk_budget:
-            return total, estimated, Plan.SORT, folded  # a small archive: sorting everything is cheapest
-        # The planner's estimate decides where to start: few matches expected -> sort them straight away
-        # (a walk would read its whole budget for nothing); many -> try the bounded walk first.
+            return _Plan(total, estimated, Plan.SORT, folded)  # a small archive: sorting all is cheapest
         guess = index.estimate(conn, spec)
         if total is None:
             total, estimated = guess, True  # replaced by the exact count when the matches get sorted
-        return total, estimated, Plan.SORT if guess <= self.count_cap else Plan.BUDGET, folded
+        if index.covered(order, spec):
+            # The walk is index-only (covering index): cheap per entry, so it is tried unless the planner
+            # expects a handful of rows (its estimates of text patterns can be far too low).
+            budget = self.walk_budget * COVERED_BUDGET_FACTOR
+            return _Plan(total, estimated, Plan.SORT if guess <= self.few else Plan.BUDGET, folded, budget)
+        return _Plan(total, estimated, Plan.SORT if guess <= self.count_cap else Plan.BUDGET, folded)
 
     def detail(self, study_instance_uid: str) -> StudyDetail:
         from pacs.dicom.uid import is_valid_uid
