@@ -42,6 +42,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from pacs.dimse import DimseServer
+from pacs.dimse.server import QuickAckSocket
 from tests.conftest import LiveServer, free_port, make_settings, start_server
 from tests.dicomfactory import ct_dataset, multipart, to_bytes
 
@@ -206,7 +207,7 @@ def test_echo_with_dcmtk_and_pynetdicom(archive: Archive) -> None:
 
 
 def test_association_sockets_have_nagle_disabled(archive: Archive) -> None:
-    """No fixed ~40 ms per message from Nagle + delayed ACK: TCP_NODELAY is set on accepted sockets."""
+    """No fixed ~40 ms per message from Nagle + delayed ACK: accepted sockets have TCP_NODELAY and quick ACKs."""
     assoc = archive.associate([build_context(Verification)])
     try:
         mine = assoc.dul.socket.socket.getsockname()
@@ -218,6 +219,9 @@ def test_association_sockets_have_nagle_disabled(archive: Archive) -> None:
         assert len(server_side) == 1
         sock = server_side[0].dul.socket.socket
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        # and it ACKs at once, so an SCU that keeps Nagle on is not held up by delayed ACKs
+        assert isinstance(sock, QuickAckSocket)
+        assert int(assoc.send_c_echo().Status) == 0  # the wrapped socket carries the association
     finally:
         assoc.release()
 
