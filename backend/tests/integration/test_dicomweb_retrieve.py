@@ -63,6 +63,8 @@ def test_default_transfer_syntax_is_explicit_vr_little_endian(live_server, store
     assert f"transfer-syntax={ExplicitVRLittleEndian}" in ctype
     got = pydicom.dcmread(BytesIO(body))
     assert got.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert got.SOPInstanceUID == ds.SOPInstanceUID  # decoding is lossless: the same instance
+    assert got.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     assert np.array_equal(got.pixel_array, ds.pixel_array)
 
 

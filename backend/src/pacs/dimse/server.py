@@ -18,7 +18,6 @@ from typing import Any
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import UID
 from pynetdicom import AE, AllStoragePresentationContexts, _config, build_context, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
@@ -355,13 +354,7 @@ class DimseServer:
                     dicom_status=0xA702,
                 )
             data, _ = retrieve.encode(ref, retrieve.read(ref), wanted)
-            ds = pydicom.dcmread(BytesIO(data))
-            if str(ds.SOPInstanceUID) != ref.sop_instance_uid:
-                # pydicom 3's decompress() mints a new SOP Instance UID by default; decoding is lossless, so
-                # the instance keeps its identity (PS3.4 C.4.2.3.1 sends the instance, not a derived one).
-                ds.SOPInstanceUID = ref.sop_instance_uid
-                ds.file_meta.MediaStorageSOPInstanceUID = UID(ref.sop_instance_uid)
-            return ds
+            return pydicom.dcmread(BytesIO(data))
         except PacsError as exc:
             log.warning("sub-operation for %s fails: %s", ref.sop_instance_uid, exc.detail)
         except Exception as exc:

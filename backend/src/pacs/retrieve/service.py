@@ -93,7 +93,8 @@ class RetrieveService:
         ds = pydicom.dcmread(BytesIO(data))
         ts = UID(ds.file_meta.TransferSyntaxUID)
         if ts.is_compressed:
-            ds.decompress()
+            # Lossless decoding keeps the instance's identity (pydicom 3 would mint a new UID by default).
+            ds.decompress(generate_instance_uid=False)
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         buf = BytesIO()
         ds.save_as(buf, enforce_file_format=True, implicit_vr=False, little_endian=True)
