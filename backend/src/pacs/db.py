@@ -97,6 +97,16 @@ def libpq_url(sqlalchemy_url: str) -> str:
     return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def engine_for(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine on ``url`` with the pooler-safe driver settings (jobs and tools that own their connections)."""
+    return create_engine(
+        to_sqlalchemy_url(url) if "+psycopg" not in url else url,
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": None, "application_name": f"pacs-{os.getpid()}"},
+    )
+
+
 def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
     return create_engine(
         url or database_url(settings),

@@ -33,7 +33,6 @@ from pynetdicom.transport import ThreadedAssociationServer
 
 from pacs.config import Settings
 from pacs.dicom.transfer_syntax import EXPLICIT_LE, IMPLICIT_LE, STORABLE, UNCOMPRESSED
-from pacs.dimse.destinations import DestinationRegistry
 from pacs.dimse.identifier import (
     FIND_MODELS,
     RETRIEVE_MODELS,
@@ -46,6 +45,7 @@ from pacs.exceptions import NotFoundError, PacsError
 from pacs.query.engine import Level, build_spec
 from pacs.query.results import DEFAULTS, row_to_json, tag_hex
 from pacs.retrieve import RetrieveService
+from pacs.retrieve.destinations import DestinationRegistry
 from pacs.retrieve.service import InstanceRef
 from pacs.services import Services
 

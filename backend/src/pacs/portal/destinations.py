@@ -1,6 +1,6 @@
 """C-MOVE destinations, managed through the API at ``/api/dimse/destinations``.
 
-A front door: it validates the JSON body and calls :class:`pacs.dimse.destinations.DestinationRegistry`.
+A front door: it validates the JSON body and calls :class:`pacs.retrieve.destinations.DestinationRegistry`.
 Destinations from ``PACS_DIMSE_DESTINATIONS`` are listed (``"source": "settings"``) but are read-only here.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from pacs.dimse.destinations import DestinationRegistry
 from pacs.exceptions import NotFoundError
+from pacs.retrieve.destinations import DestinationRegistry
 
 router = APIRouter(tags=["dimse"])
 

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 import pydicom
 from pydicom.config import disable_value_validation
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
+from pacs.db import engine_for
 from pacs.dicom.attributes import instance_record
 from pacs.dicom.json import metadata_json
 from pacs.dicom.text import fold
@@ -448,7 +449,7 @@ _worker: dict[str, Any] = {}
 
 def _init_worker(job: BulkJob) -> None:
     _worker["job"] = job
-    _worker["engine"] = create_engine(job.url, pool_size=1, connect_args={"prepare_threshold": None})
+    _worker["engine"] = engine_for(job.url, pool_size=1)
     _worker["planner"] = Planner(job.seed, job.n_studies, job.instances_per_series)
     _worker["builder"] = RowBuilder(job.shared)
 

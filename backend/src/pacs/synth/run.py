@@ -62,9 +62,7 @@ def bulk_load(
     ``defer_indexes`` (default: for loads of 50,000 studies or more) drops the secondary indexes first and
     builds them once at the end; an interrupted load keeps them pending until a later run completes.
     """
-    from sqlalchemy import create_engine
-
-    from pacs.db import direct_url
+    from pacs.db import direct_url, engine_for
     from pacs.index import bulk as sql
     from pacs.storage import open_store
     from pacs.synth.bulk import BulkJob, ChunkResult, run_bulk, write_shared_objects
@@ -73,7 +71,7 @@ def bulk_load(
     store = open_store(settings.resolved_storage_url)
     shared = write_shared_objects(store, seed)
     job = BulkJob(url, seed, studies, chunk_studies, instances_per_series, shared)
-    engine = create_engine(url, connect_args={"prepare_threshold": None})
+    engine = engine_for(url)
     if defer_indexes is None:
         defer_indexes = studies >= 50_000
     if defer_indexes:

@@ -1,4 +1,4 @@
-"""C-MOVE destinations (PS3.4 C.4.2.1.4.1, Move Destination): AE title → host and port.
+"""C-MOVE destinations (PS3.4 C.4.2.1.4.1, Move Destination): AE title → host and port, a retrieve service.
 
 Two sources, merged: the setting ``PACS_DIMSE_DESTINATIONS`` (``AET@host:port,...``, read-only at runtime)
 and the ``dimse_destinations`` table managed through ``/api/dimse/destinations``. Every replica reads the
