@@ -89,8 +89,9 @@ def page(
     limit: int,
     plan: Plan = Plan.WALK,
     budget: int = 5000,
-) -> tuple[list[dict[str, Any]], int | None]:
-    """Up to ``limit + 1`` rows in the direction of travel, and (plan SORT) how many rows match after the key.
+) -> tuple[list[dict[str, Any]], int | None, int | None]:
+    """Up to ``limit + 1`` rows in the direction of travel; (plan SORT) how many rows match after the key;
+    (plan BUDGET) how many index entries the walk read to find them.
 
     ``after`` is the key (order column values then ``id``) of the row the page starts after; ``backward``
     walks towards the start of the list (the caller reverses the rows). Each row carries ``_key``.
@@ -108,6 +109,7 @@ def page(
         return [c.desc() if reverse else c.asc() for c in cols]
 
     matched: int | None = None
+    walked_n: int | None = None
     if plan is Plan.SORT:
         labelled = [c.label(f"_k{i}") for i, c in enumerate(key_cols)]
         inner = select(*(studies.c[n] for n in ROW_COLUMNS), *labelled).where(*where, *keyset)
@@ -126,8 +128,9 @@ def page(
             inner_cols = [*key_cols, *(studies.c[n] for n in needed)]
         else:
             inner_cols = [c for c in studies.c if c.name != "attrs"]
+        position = func.row_number().over(order_by=ordered(key_cols)).label("_pos")
         walked = (
-            select(*inner_cols)
+            select(*inner_cols, position)
             .where(*keyset, *ranged)
             .order_by(*ordered(key_cols))
             .limit(budget)
@@ -136,14 +139,14 @@ def page(
         adapt = ClauseAdapter(walked)
         wkeys = [walked.c[c.name] for c in key_cols]
         hits = (
-            select(walked.c.id)
+            select(walked.c.id, walked.c._pos)
             .where(*(adapt.traverse(w) for w in rest))
             .order_by(*ordered(wkeys))
             .limit(limit + 1)
             .subquery("hits")
         )
         stmt = (
-            select(*(studies.c[n] for n in ROW_COLUMNS), *key_cols)
+            select(*(studies.c[n] for n in ROW_COLUMNS), *key_cols, hits.c._pos)
             .join(hits, hits.c.id == studies.c.id)
             .order_by(*ordered(key_cols))
         )
@@ -163,10 +166,12 @@ def page(
         item["_key"] = values[n_row : n_row + n_key]
         if plan is Plan.SORT:
             matched = int(values[-1])
+        elif plan is Plan.BUDGET:
+            walked_n = max(walked_n or 0, int(values[-1]))
         out.append(item)
     if plan is Plan.SORT and matched is None:
         matched = 0
-    return out, matched
+    return out, matched, walked_n
 
 
 def _covered(order_columns: Sequence[str], where: Sequence[Any]) -> bool:

@@ -73,8 +73,8 @@ MAX_LIMIT = 500
 COUNT_CAP = 5000
 #: Other filters first walk at most this many index entries looking for a page, then sort the matches.
 WALK_BUDGET = 5000
-#: ... ten times as many when the walk is index-only (default sort, covering index)
-COVERED_BUDGET_FACTOR = 10
+#: ... four times as many when the walk is index-only (default sort, covering index)
+COVERED_BUDGET_FACTOR = 4
 #: ... unless the planner expects at most this many matches
 FEW = 50
 
@@ -312,7 +312,7 @@ class StudyListService:
             chosen = self._plan(conn, spec, order, cur)
             total, estimated, plan, folded = chosen.total, chosen.estimated, chosen.plan, chosen.folded
 
-            def fetch(p: Plan) -> tuple[list[dict[str, Any]], int | None]:
+            def fetch(p: Plan) -> tuple[list[dict[str, Any]], int | None, int | None]:
                 return index.page(
                     conn,
                     spec,
@@ -325,12 +325,19 @@ class StudyListService:
                     budget=chosen.budget or self.walk_budget,
                 )
 
-            rows, matched = fetch(plan)
+            rows, matched, walked = fetch(plan)
             if plan is Plan.BUDGET and len(rows) <= limit:
-                rows, matched = fetch(Plan.SORT)  # the walk found less than a page: few rows match
+                rows, matched, walked = fetch(Plan.SORT)  # the walk found less than a page: few rows match
             if cur is None and matched is not None:
                 total, estimated = matched, False  # every match was collected and counted: exact
-            elif total is None:  # pragma: no cover - a cursor always carries the total
+            elif cur is None and walked:
+                # The walk met limit + 1 matches in `walked` entries: extrapolate over what it walks through
+                # (the StudyDate range under the date sort, else the archive): better than the planner's
+                # guess for text patterns.
+                population = self._population(conn, spec, order)
+                if population is not None:
+                    total = max(len(rows), round(len(rows) / walked * population))
+            if total is None:  # pragma: no cover - a cursor always carries the total
                 total, estimated = max(index.estimate(conn, spec), len(rows)), True
             elif estimated:
                 total = max(total, len(rows))
@@ -386,6 +393,17 @@ class StudyListService:
             budget = self.walk_budget * COVERED_BUDGET_FACTOR
             return _Plan(total, estimated, Plan.SORT if guess <= self.few else Plan.BUDGET, folded, budget)
         return _Plan(total, estimated, Plan.SORT if guess <= self.count_cap else Plan.BUDGET, folded)
+
+    def _population(self, conn: Any, spec: SearchSpec, order: tuple[str, ...]) -> int | None:
+        """How many index entries a walk of this sort goes through (None: unknown)."""
+        pushed = [c for c in spec.conditions if order[0] in (c.field.column, c.field.norm)]
+        if not pushed:
+            return analytics_index.counter_sum(conn, "total")
+        if len(pushed) == 1:
+            counted = _counter_for(SearchSpec(level=spec.level, conditions=pushed))
+            if counted is not None:
+                return analytics_index.counter_sum(conn, *counted)
+        return None
 
     def detail(self, study_instance_uid: str) -> StudyDetail:
         from pacs.dicom.uid import is_valid_uid
