@@ -19,6 +19,8 @@ class Principal:
 ANONYMOUS = Principal(name="anonymous", authenticated=False)
 
 
-def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request) -> Principal:
+    # async: it does no I/O today, and a sync dependency would cost every request a thread-pool hop.
+    # Real authentication that must block (token introspection) belongs in a thread, not here.
     request.state.principal = ANONYMOUS
     return ANONYMOUS
