@@ -4,6 +4,7 @@ modality, and a study stored (STOW-RS) while the dashboard is open appears witho
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -16,7 +17,7 @@ KNOWN = {"CT": (3, 2), "MR": (2, 1), "US": (1, 3)}
 
 
 @pytest.fixture(scope="module")
-def archive(portal: Portal) -> list[Study]:
+def archive(portal: Portal) -> Iterator[list[Study]]:
     portal.reset()
     studies = [
         study(
@@ -33,7 +34,8 @@ def archive(portal: Portal) -> list[Study]:
         for i in range(n)
     ]
     portal.store(blobs_of(studies))
-    return studies
+    yield studies
+    portal.reset()  # leave an empty archive to the next module
 
 
 def modality_cell(page: Page, modality: str, col: str):

@@ -5,6 +5,7 @@ What a person sees: the rows in the table, the count above it, the URL they can 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -18,7 +19,7 @@ MODALITIES = ["CT", "MR", "US"]
 
 
 @pytest.fixture(scope="module")
-def archive(portal: Portal) -> list[Study]:
+def archive(portal: Portal) -> Iterator[list[Study]]:
     """27 studies E2E-000..E2E-026 (CT/MR/US in turn, 1-3 instances) plus two of today's studies."""
     portal.reset()
     studies = [
@@ -46,7 +47,8 @@ def archive(portal: Portal) -> list[Study]:
         for i in range(2)
     ]
     portal.store(blobs_of(studies))
-    return studies
+    yield studies
+    portal.reset()  # leave an empty archive to the next module
 
 
 def rows(page: Page):

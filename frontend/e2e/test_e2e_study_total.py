@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,7 +16,7 @@ STUDIES = 6_000  # more than the API walks before it estimates (WALK_BUDGET 5,00
 
 
 @pytest.fixture(scope="module")
-def big_archive(portal: Portal) -> int:
+def big_archive(portal: Portal) -> Iterator[int]:
     """6,000 synthetic studies through the synth bulk index mode (COPY; seconds, not minutes)."""
     from pacs.synth.run import bulk_load
 
@@ -31,7 +32,8 @@ def big_archive(portal: Portal) -> int:
         defer_indexes=False,
     )
     assert report.studies == STUDIES
-    return STUDIES
+    yield STUDIES
+    portal.reset()  # leave an empty archive to the next module
 
 
 def test_estimated_total_is_marked_and_kept_while_paging(

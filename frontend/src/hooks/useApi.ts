@@ -3,9 +3,16 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react
 export interface ApiState<T> {
   data: T | undefined
   error: unknown
+  /** True until the answer for the current `key` is in (also in the very render where `key` changed). */
   loading: boolean
   /** Fetch again; `quiet` keeps the current data on screen without a loading state (live refresh). */
   reload: (quiet?: boolean) => void
+}
+
+interface Settled<T> {
+  key: string
+  data: T | undefined
+  error: unknown
 }
 
 /**
@@ -13,9 +20,8 @@ export interface ApiState<T> {
  * hook instead of fetching themselves.
  */
 export function useApi<T>(call: (signal: AbortSignal) => Promise<T>, key: string): ApiState<T> {
-  const [data, setData] = useState<T>()
-  const [error, setError] = useState<unknown>()
-  const [loading, setLoading] = useState(true)
+  const [settled, setSettled] = useState<Settled<T> | undefined>()
+  const [pending, setPending] = useState(false)
   const [tick, setTick] = useState(0)
   const quietRef = useRef(false)
   const callRef = useRef(call)
@@ -25,19 +31,17 @@ export function useApi<T>(call: (signal: AbortSignal) => Promise<T>, key: string
 
   useEffect(() => {
     const ctrl = new AbortController()
-    if (!quietRef.current) setLoading(true)
+    const quiet = quietRef.current
     quietRef.current = false
+    if (!quiet) setPending(true)
     callRef
       .current(ctrl.signal)
-      .then((d) => {
-        setData(d)
-        setError(undefined)
-      })
-      .catch((e: unknown) => {
-        if (!ctrl.signal.aborted) setError(e)
+      .then((data) => setSettled({ key, data, error: undefined }))
+      .catch((error: unknown) => {
+        if (!ctrl.signal.aborted) setSettled((s) => ({ key, data: s?.data, error }))
       })
       .finally(() => {
-        if (!ctrl.signal.aborted) setLoading(false)
+        if (!ctrl.signal.aborted) setPending(false)
       })
     return () => ctrl.abort()
   }, [key, tick])
@@ -47,5 +51,10 @@ export function useApi<T>(call: (signal: AbortSignal) => Promise<T>, key: string
     setTick((t) => t + 1)
   }, [])
 
-  return { data, error, loading, reload }
+  return {
+    data: settled?.data,
+    error: settled?.error,
+    loading: pending || settled?.key !== key,
+    reload,
+  }
 }

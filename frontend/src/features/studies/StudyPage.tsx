@@ -15,7 +15,7 @@ export default function StudyPage() {
   useDocumentTitle(detail ? `${formatPersonName(detail.study.patient_name)}, ${formatDate(detail.study.study_date)}` : 'Study')
 
   if (error) return <ErrorState error={error} onRetry={() => reload()} />
-  if (!detail) return <Loading label="Loading study…" />
+  if (!detail || detail.study.study_instance_uid !== studyInstanceUID) return <Loading label="Loading study…" />
   const study = detail.study
 
   return (
