@@ -27,7 +27,28 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-_STUDY_DELTAS = """
+_STUDY_COLS = "number_of_instances, size_bytes, modalities_in_study, study_date, referring_physician_name, institution_name"
+_SERIES_COLS = "modality, number_of_instances, size_bytes"
+
+
+def _rows(op: str, cols: str) -> str:
+    """The firing statement's rows, signed: new rows +1, old rows -1."""
+    new = f"SELECT 1::bigint AS sign, {cols} FROM new_rows"
+    old = f"SELECT -1::bigint AS sign, {cols} FROM old_rows"
+    return {"INSERT": new, "DELETE": old, "UPDATE": f"{new} UNION ALL {old}"}[op]
+
+
+def _study_deltas(op: str) -> str:
+    ingest = ""
+    if op != "DELETE":
+        created = "sign" if op == "INSERT" else "0"  # studies created count as ingested studies
+        ingest = f"""
+            UNION ALL SELECT 'ingest_minute', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'),
+                   {created}, sign * number_of_instances, sign * size_bytes FROM d
+            UNION ALL SELECT 'ingest_day', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                   {created}, sign * number_of_instances, sign * size_bytes FROM d"""
+    return f"""
+        WITH d AS MATERIALIZED ({_rows(op, _STUDY_COLS)})
         INSERT INTO analytics_deltas (dimension, key, studies, instances, bytes)
         SELECT dimension, key, sum(s), sum(i), sum(b) FROM (
             SELECT 'total' AS dimension, '' AS key, sign AS s, sign * number_of_instances AS i,
@@ -36,49 +57,42 @@ _STUDY_DELTAS = """
             UNION ALL SELECT 'study_date', study_date, sign, 0, 0 FROM d
             UNION ALL SELECT 'referring', referring_physician_name, sign, 0, 0 FROM d
                 WHERE referring_physician_name <> ''
-            UNION ALL SELECT 'institution', institution_name, sign, 0, 0 FROM d WHERE institution_name <> ''
-            UNION ALL SELECT 'ingest_minute', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI'),
-                   CASE WHEN op = 'INSERT' THEN sign ELSE 0 END, sign * number_of_instances, sign * size_bytes
-                FROM d WHERE op <> 'DELETE'
-            UNION ALL SELECT 'ingest_day', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
-                   CASE WHEN op = 'INSERT' THEN sign ELSE 0 END, sign * number_of_instances, sign * size_bytes
-                FROM d WHERE op <> 'DELETE'
+            UNION ALL SELECT 'institution', institution_name, sign, 0, 0 FROM d WHERE institution_name <> ''{ingest}
         ) x
         GROUP BY dimension, key
-        HAVING sum(s) <> 0 OR sum(i) <> 0 OR sum(b) <> 0
-"""
+        HAVING sum(s) <> 0 OR sum(i) <> 0 OR sum(b) <> 0"""
 
-_SERIES_DELTAS = """
+
+def _series_deltas(op: str) -> str:
+    return f"""
+        WITH d AS MATERIALIZED ({_rows(op, _SERIES_COLS)})
         INSERT INTO analytics_deltas (dimension, key, studies, instances, bytes)
         SELECT 'modality', modality, 0, sum(sign * number_of_instances), sum(sign * size_bytes)
         FROM d WHERE modality <> ''
         GROUP BY modality
-        HAVING sum(sign * number_of_instances) <> 0 OR sum(sign * size_bytes) <> 0
-"""
+        HAVING sum(sign * number_of_instances) <> 0 OR sum(sign * size_bytes) <> 0"""
 
 
-def _trigger_function(name: str, columns: str, body: str) -> str:
-    """A plpgsql trigger function: ``d`` = new rows (+1) and old rows (-1) of the firing statement."""
+def _trigger_function(name: str, op: str, body: str) -> str:
+    """A plpgsql statement-trigger function with static SQL (its plan is cached per session).
+
+    An empty firing statement (``INSERT ... ON CONFLICT`` that only updated, say) returns at once.
+    """
+    rows = "old_rows" if op == "DELETE" else "new_rows"
     return f"""
         CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
-        DECLARE
-            src text;
         BEGIN
-            IF TG_OP = 'INSERT' THEN
-                src := 'SELECT 1::bigint AS sign, {columns} FROM new_rows';
-            ELSIF TG_OP = 'DELETE' THEN
-                src := 'SELECT -1::bigint AS sign, {columns} FROM old_rows';
-            ELSE
-                src := 'SELECT 1::bigint AS sign, {columns} FROM new_rows '
-                       'UNION ALL SELECT -1::bigint, {columns} FROM old_rows';
+            IF NOT EXISTS (SELECT 1 FROM {rows}) THEN
+                RETURN NULL;
             END IF;
-            EXECUTE 'WITH d AS MATERIALIZED (SELECT s.*, $1::text AS op FROM (' || src || ') s) ' || $body$
-            {body}
-            $body$ USING TG_OP;
+            {body};
             RETURN NULL;
         END
         $fn$;
     """
+
+
+_OPS = {"INSERT": "ins", "UPDATE": "upd", "DELETE": "del"}
 
 
 def upgrade() -> None:
@@ -118,16 +132,9 @@ def upgrade() -> None:
                                           autovacuum_vacuum_cost_delay = 0);
         """
     )
-    study_cols = (
-        "number_of_instances, size_bytes, modalities_in_study, study_date, "
-        "referring_physician_name, institution_name"
-    )
-    op.execute(_trigger_function("analytics_studies_delta", study_cols, _STUDY_DELTAS))
-    op.execute(
-        _trigger_function(
-            "analytics_series_delta", "modality, number_of_instances, size_bytes", _SERIES_DELTAS
-        )
-    )
+    for tg_op, short in _OPS.items():
+        op.execute(_trigger_function(f"analytics_studies_{short}", tg_op, _study_deltas(tg_op)))
+        op.execute(_trigger_function(f"analytics_series_{short}", tg_op, _series_deltas(tg_op)))
     op.execute(
         """
         CREATE FUNCTION analytics_reset() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -138,22 +145,22 @@ def upgrade() -> None:
         $fn$;
 
         CREATE TRIGGER analytics_studies_ins AFTER INSERT ON studies
-            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_delta();
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_ins();
         CREATE TRIGGER analytics_studies_upd AFTER UPDATE ON studies
             REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-            FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_delta();
+            FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_upd();
         CREATE TRIGGER analytics_studies_del AFTER DELETE ON studies
-            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_delta();
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_studies_del();
         CREATE TRIGGER analytics_studies_trunc AFTER TRUNCATE ON studies
             FOR EACH STATEMENT EXECUTE FUNCTION analytics_reset();
 
         CREATE TRIGGER analytics_series_ins AFTER INSERT ON series
-            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_delta();
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_ins();
         CREATE TRIGGER analytics_series_upd AFTER UPDATE ON series
             REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-            FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_delta();
+            FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_upd();
         CREATE TRIGGER analytics_series_del AFTER DELETE ON series
-            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_delta();
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_series_del();
         """
     )
     # Existing archives: start the counters from what is there (ingest history is not reconstructed).
@@ -190,7 +197,8 @@ def downgrade() -> None:
         DROP TRIGGER IF EXISTS analytics_series_ins ON series;
         DROP TRIGGER IF EXISTS analytics_series_upd ON series;
         DROP TRIGGER IF EXISTS analytics_series_del ON series;
-        DROP FUNCTION IF EXISTS analytics_studies_delta(), analytics_series_delta(), analytics_reset();
+        DROP FUNCTION IF EXISTS analytics_studies_ins(), analytics_studies_upd(), analytics_studies_del(),
+            analytics_series_ins(), analytics_series_upd(), analytics_series_del(), analytics_reset();
         DROP TABLE IF EXISTS analytics_counters, analytics_deltas;
         DROP INDEX IF EXISTS studies_study_time, studies_patient_id_pattern, studies_accession_pattern,
             studies_list_cover;
