@@ -59,8 +59,9 @@ def bulk_load(
 ) -> BulkReport:
     """Bulk-load ``studies`` planned studies of ``seed`` (resumable), then rebuild deferred indexes.
 
-    ``defer_indexes`` (default: for loads of 50,000 studies or more) drops the secondary indexes first and
-    builds them once at the end; an interrupted load keeps them pending until a later run completes.
+    ``defer_indexes`` (default: for loads of 50,000 studies or more) drops the secondary indexes and foreign
+    keys first and restores them once at the end; an interrupted load keeps them pending until a later run
+    completes.
     """
     from pacs.db import direct_url, engine_for
     from pacs.index import bulk as sql
