@@ -1,9 +1,8 @@
 /** The viewer's toolbar: layout, mouse tool, window presets, view operations and cine. */
 import type { PrimaryTool } from './cornerstone'
+import { LAYOUTS, type Layout } from './layout'
 import { CT_PRESETS } from './viewportActions'
 
-export type Layout = '1x1' | '1x2' | '2x2'
-export const LAYOUTS: Record<Layout, number> = { '1x1': 1, '1x2': 2, '2x2': 4 }
 
 export type ViewAction =
   | 'invert'
