@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     FAMILY,
     GIVEN,
+    RESULTS_DIR,
     STUDIES,
     VAR_DIR,
     OrthancServer,
@@ -179,7 +180,11 @@ def bench_cstore(report: Report, pacs_dimse: bool) -> None:
                 for srv in order:
                     tag = f"{run_tag()}{rnd}{assocs}{int(nodelay)}"
                     paths = write_slices(tag, CSTORE_INSTANCES, scu_dir / tag)
-                    res = cstore_run(srv, paths, assocs, nodelay)
+                    try:
+                        res = cstore_run(srv, paths, assocs, nodelay)
+                    except RuntimeError as exc:  # a peer dropped the association: note it, keep going
+                        report.note(f"round {rnd + 1}, {srv.name}, {assocs} association(s): {exc}")
+                        continue
                     results.setdefault((srv.name, assocs, nodelay), []).append(res)
                     log(
                         f"C-STORE round {rnd + 1}/{ROUNDS} {srv.name:7} associations={assocs} "
@@ -238,6 +243,9 @@ def bench_cstore(report: Report, pacs_dimse: bool) -> None:
         import shutil
 
         shutil.rmtree(scu_dir, ignore_errors=True)
+        if report.notes and (orthanc.workdir / "orthanc.log").exists():
+            RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+            shutil.copy(orthanc.workdir / "orthanc.log", RESULTS_DIR / "dimse-orthanc.log")
         if not keep:
             shutil.rmtree(orthanc.workdir, ignore_errors=True)
 
