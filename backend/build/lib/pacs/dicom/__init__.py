@@ -1,1 +1,0 @@
-"""Pure pydicom helpers: no web, no database imports (design.md, boundary 4)."""
