@@ -86,3 +86,31 @@ def test_same_instance_twice_is_stored_once(engine, tmp_path):
     assert first.ok and first.new and second.ok and not second.new
     assert _counts(engine) == (1, 1, 1, 1)
     assert len(_files(store.root)) == 1
+
+
+class FlakyStore(FileSystemStore):
+    """Fails the write of one chosen instance (its key contains ``bad``)."""
+
+    def __init__(self, root, bad: str) -> None:
+        super().__init__(root)
+        self.bad = bad
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.bad in key:
+            raise OSError(5, "Input/output error")
+        super().put(key, data)
+
+
+def test_partial_object_store_failure_indexes_only_what_is_on_disk(engine, tmp_path):
+    study = generate_uid()
+    good, bad = ct_dataset(study_uid=study), ct_dataset(study_uid=study)
+    store = FlakyStore(tmp_path / "s", bad=str(bad.SOPInstanceUID))
+    svc = IngestService(engine, store)
+    out_good, out_bad = svc.store_many([to_bytes(good), to_bytes(bad)])
+    assert out_good.ok and out_good.new
+    assert out_bad.failure_status == 0xA700
+    with engine.connect() as conn:
+        uids = set(conn.execute(text("SELECT sop_instance_uid FROM instances")).scalars())
+        n = conn.execute(text("SELECT number_of_instances FROM studies")).scalar()
+    assert uids == {str(good.SOPInstanceUID)} and n == 1
+    assert len(_files(store.root)) == 1

@@ -146,7 +146,7 @@ def _check_complete(ds: Dataset, ts: str, size: int) -> None:
 
 
 class IngestService:
-    def __init__(self, engine: Engine, store: ObjectStore, *, io_threads: int = 4) -> None:
+    def __init__(self, engine: Engine, store: ObjectStore, *, io_threads: int = 8) -> None:
         self.engine = engine
         self.store = store
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
@@ -239,10 +239,12 @@ class IngestService:
         outcomes: list[StoreOutcome],
         conn: Connection | None = None,
     ) -> None:
-        """Put the bytes, then index them in one transaction: on ``conn`` (already in a transaction, which this
-        commits) or on a fresh connection."""
+        """Put the bytes and index them: the fsyncs of the object store overlap the index statements, and the
+        index transaction commits only once every byte it refers to is durable (or rolls back).
 
-        # 1. bytes first, to fresh keys (invisible until indexed)
+        ``conn`` is a connection already in a transaction (which this commits), else a fresh one is used.
+        """
+
         def put(pair: tuple[_Parsed, IndexItem]) -> Exception | None:
             try:
                 self.store.put(pair[1].storage_key, pair[0].data)
@@ -250,39 +252,42 @@ class IngestService:
             except Exception as exc:  # disk full, permissions, cloud errors
                 return exc
 
-        errors = list(self._pool.map(put, todo)) if len(todo) > 1 else [put(todo[0])]
-        written = []
-        for (p, item), err in zip(todo, errors, strict=True):
-            if err is None:
-                written.append((p, item))
-            else:
-                self._fail(outcomes[p.index], 0xA700, f"object store write failed: {err}")
-        if not written:
-            return
-        # 2. index, in one transaction
+        # 1. bytes to fresh keys (invisible until indexed), in the background
+        futures = [self._pool.submit(put, pair) for pair in todo]
+        own = conn is None
+        db = conn if conn is not None else self.engine.connect()
+        index_error: Exception | None = None
+        new: set[str] = set()
         try:
-            if conn is not None:
-                new = index_instances(conn, [item for _, item in written])
-                conn.commit()
+            # 2. index statements while the bytes are being written
+            try:
+                new = index_instances(db, [item for _, item in todo])
+            except Exception as exc:
+                index_error = exc
+            errors = [f.result() for f in futures]
+            written = []
+            for (p, item), err in zip(todo, errors, strict=True):
+                if err is None:
+                    written.append((p, item))
+                else:
+                    self._fail(outcomes[p.index], 0xA700, f"object store write failed: {err}")
+            # 3. commit only what is on disk: all of it, or nothing and redo the rest
+            if index_error is None and len(written) == len(todo):
+                db.commit()
             else:
-                with self.engine.begin() as fresh:
-                    new = index_instances(fresh, [item for _, item in written])
-        except Exception as exc:
-            if conn is not None:
-                conn.rollback()
-            log.exception("index transaction failed for a batch of %d", len(written))
-            if len(written) > 1:
-                # isolate the culprit: retry one by one
-                for pair in written:
-                    self.store.delete(pair[1].storage_key)
-                for pair in written:
-                    pair[1].storage_key = (
-                        pair[1].storage_key.rsplit(".", 2)[0] + f".{secrets.token_hex(4)}.dcm"
-                    )
-                    self._write([pair], outcomes)
-                return
-            self.store.delete(written[0][1].storage_key)
-            self._fail(outcomes[written[0][0].index], 0x0110, f"indexing failed: {type(exc).__name__}: {exc}")
+                db.rollback()
+                if index_error is None and written:
+                    if own:
+                        db.close()
+                        own = False
+                    self._index_written(written, outcomes)
+                    return
+        finally:
+            if own:
+                db.close()
+        if index_error is not None:
+            log.error("index transaction failed for a batch of %d: %s", len(written), index_error)
+            self._isolate(written, outcomes, index_error)
             return
         for p, item in written:
             out = outcomes[p.index]
@@ -290,3 +295,32 @@ class IngestService:
                 out.new = True
             else:  # a concurrent request stored it first: keep theirs, drop our copy
                 self.store.delete(item.storage_key)
+
+    def _index_written(self, written: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome]) -> None:
+        """Index instances whose bytes are already durable (after a partial object-store failure)."""
+        try:
+            with self.engine.begin() as conn:
+                new = index_instances(conn, [item for _, item in written])
+        except Exception as exc:
+            self._isolate(written, outcomes, exc)
+            return
+        for p, item in written:
+            out = outcomes[p.index]
+            if out.sop_instance_uid in new:
+                out.new = True
+            else:
+                self.store.delete(item.storage_key)
+
+    def _isolate(
+        self, written: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome], exc: Exception
+    ) -> None:
+        """The index transaction failed: drop the bytes; for a batch, retry one by one to find the culprit."""
+        for pair in written:
+            self.store.delete(pair[1].storage_key)
+        if len(written) > 1:
+            for pair in written:
+                pair[1].storage_key = pair[1].storage_key.rsplit(".", 2)[0] + f".{secrets.token_hex(4)}.dcm"
+                self._write([pair], outcomes)
+            return
+        for p, _ in written:
+            self._fail(outcomes[p.index], 0x0110, f"indexing failed: {type(exc).__name__}: {exc}")
