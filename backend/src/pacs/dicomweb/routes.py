@@ -23,6 +23,8 @@ router = APIRouter(tags=["dicomweb"])
 
 DICOM_JSON = "application/dicom+json"
 _RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "accept", "charset"}
+#: WADO-RS answers up to this size are sent whole (Content-Length), larger ones stream.
+BUFFERED_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 def _services(request: Request) -> Services:
@@ -239,7 +241,19 @@ def _retrieve(request: Request, study: str, series: str | None, sop: str | None)
             )
         data, ts = services.retrieve.encode(refs[0], services.retrieve.read(refs[0]), wanted)
         return Response(data, media_type=f"application/dicom; transfer-syntax={ts}")
-    # Transcode the first instance eagerly so a 406 is still possible before streaming starts.
+    boundary = media.new_boundary()
+    media_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    if sum(r.size_bytes for r in refs) <= BUFFERED_RESPONSE_BYTES:
+        # Small answers are built whole and sent with a Content-Length: once written they are in the kernel's
+        # socket buffer, so a replica killed right after still delivers them (the preemption drill relies on it).
+        encoded = [services.retrieve.encode(ref, services.retrieve.read(ref), wanted) for ref in refs]
+        body = b"".join(
+            media.multipart_body(
+                ((f"application/dicom; transfer-syntax={ts}", d) for d, ts in encoded), boundary
+            )
+        )
+        return Response(body, media_type=media_type)
+    # Large answers stream; the first instance is encoded eagerly so a 406 is still possible before streaming.
     first_data, first_ts = services.retrieve.encode(refs[0], services.retrieve.read(refs[0]), wanted)
 
     def parts() -> Any:
@@ -248,11 +262,7 @@ def _retrieve(request: Request, study: str, series: str | None, sop: str | None)
             data, ts = services.retrieve.encode(ref, services.retrieve.read(ref), wanted)
             yield f"application/dicom; transfer-syntax={ts}", data
 
-    boundary = media.new_boundary()
-    return StreamingResponse(
-        media.multipart_body(parts(), boundary),
-        media_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
-    )
+    return StreamingResponse(media.multipart_body(parts(), boundary), media_type=media_type)
 
 
 @router.get("/studies/{study}", summary="WADO-RS: retrieve a study")
