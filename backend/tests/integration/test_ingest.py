@@ -114,3 +114,28 @@ def test_partial_object_store_failure_indexes_only_what_is_on_disk(engine, tmp_p
         n = conn.execute(text("SELECT number_of_instances FROM studies")).scalar()
     assert uids == {str(good.SOPInstanceUID)} and n == 1
     assert len(_files(store.root)) == 1
+
+
+def test_a_deadlock_with_a_concurrent_batch_is_retried(engine, tmp_path, monkeypatch):
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    import pacs.ingest.service as service
+
+    real = service.index_instances
+    calls = {"n": 0}
+
+    def loses_the_first_race(conn, items):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError(
+                "UPDATE studies ...", {}, psycopg.errors.DeadlockDetected("deadlock detected")
+            )
+        return real(conn, items)
+
+    monkeypatch.setattr(service, "index_instances", loses_the_first_race)
+    store = FileSystemStore(tmp_path / "s")
+    [out] = IngestService(engine, store).store_many([ct_bytes()])
+    assert out.ok and out.new and calls["n"] == 2
+    assert _counts(engine) == (1, 1, 1, 1)
+    assert len(_files(store.root)) == 1

@@ -14,7 +14,9 @@ because success may only be reported once the index is committed.
 from __future__ import annotations
 
 import logging
+import random
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
@@ -35,6 +37,14 @@ from pacs.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+#: Attempts for an index transaction that lost a deadlock or serialization race to a concurrent batch.
+TRANSIENT_RETRIES = 4
+
+
+def _transient(exc: BaseException) -> bool:
+    """A deadlock (40P01) or serialization failure (40001): PostgreSQL asks the client to run it again."""
+    cause = getattr(exc, "orig", None) or exc
+    return getattr(cause, "sqlstate", None) in ("40P01", "40001")
 
 
 @dataclass
@@ -274,6 +284,15 @@ class IngestService:
             # 3. commit only what is on disk: all of it, or nothing and redo the rest
             if index_error is None and len(written) == len(todo):
                 db.commit()
+            elif index_error is not None and _transient(index_error) and written:
+                # a deadlock or serialization failure with a concurrent batch: the bytes are on disk, index again
+                db.rollback()
+                if own:
+                    db.close()
+                    own = False
+                log.warning("index transaction retried after %s", type(index_error).__name__)
+                self._index_written(written, outcomes)
+                return
             else:
                 db.rollback()
                 if index_error is None and written:
@@ -297,13 +316,19 @@ class IngestService:
                 self.store.delete(item.storage_key)
 
     def _index_written(self, written: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome]) -> None:
-        """Index instances whose bytes are already durable (after a partial object-store failure)."""
-        try:
-            with self.engine.begin() as conn:
-                new = index_instances(conn, [item for _, item in written])
-        except Exception as exc:
-            self._isolate(written, outcomes, exc)
-            return
+        """Index instances whose bytes are already durable (after a partial object-store failure or a deadlock
+        with a concurrent batch, retried a few times)."""
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                with self.engine.begin() as conn:
+                    new = index_instances(conn, [item for _, item in written])
+                break
+            except Exception as exc:
+                if _transient(exc) and attempt < TRANSIENT_RETRIES - 1:
+                    time.sleep(0.01 * (attempt + 1) + random.random() * 0.02)
+                    continue
+                self._isolate(written, outcomes, exc)
+                return
         for p, item in written:
             out = outcomes[p.index]
             if out.sop_instance_uid in new:
