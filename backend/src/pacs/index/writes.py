@@ -57,7 +57,10 @@ def _upsert_statement(
     """Patients, studies, series and instances in ONE statement (data-modifying CTEs, PostgreSQL 9.1+).
 
     Each level joins the rows its parent CTE returned (inserted or already there), so a batch costs one round
-    trip instead of four; rows are inserted in input (UID) order. The column lists come from
+    trip instead of four; rows are inserted in input (UID) order. The no-op ``DO UPDATE`` of an existing row
+    (which returns its id) sets a column outside every unique key: PostgreSQL then locks the row FOR NO KEY
+    UPDATE, which does not block the foreign-key checks (KEY SHARE) of concurrent batches for the same patient;
+    setting a key column would take FOR UPDATE and let two batches deadlock. The column lists come from
     :func:`pacs.dicom.attributes.instance_record`, never from user input.
     """
     key = (pcols, stcols, secols, icols)
@@ -79,7 +82,7 @@ def _upsert_statement(
 WITH p AS (
     INSERT INTO patients ({names(pcols)})
     SELECT {sel(pcols)} FROM {_ordered_rows("patients", "patients")} ORDER BY e.ord
-    ON CONFLICT ON CONSTRAINT patients_identity DO UPDATE SET patient_id = EXCLUDED.patient_id
+    ON CONFLICT ON CONSTRAINT patients_identity DO UPDATE SET patient_birth_date = patients.patient_birth_date
     RETURNING id, patient_id, issuer_of_patient_id
 ), s AS (
     INSERT INTO studies ({names(stcols)}, patient_fk)
