@@ -39,8 +39,6 @@ from typing import Any, Self
 
 import httpx
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,6 +48,7 @@ from common import (
     VAR_DIR,
     PacsServer,
     Report,
+    ct_base_dataset,
     env_int,
     free_port,
     log,
@@ -134,50 +133,24 @@ def ct_volume_slice(tag: str, study: int, n: int) -> bytes:
     rs = SIZE * 0.2 * max(0.0, 1 - z * z) ** 0.5
     img[((yy - SIZE * 0.45) ** 2 + (xx - SIZE * 0.55) ** 2) < rs**2] = 1224  # +200 HU sphere
     img += np.random.default_rng(n).normal(0, 12, (SIZE, SIZE)).astype(np.int32)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = ct_base_dataset(SIZE, SIZE)
     sop = f"{UID_ROOT}.16.{tag}.{study}.{n}"
     ds.file_meta.MediaStorageSOPInstanceUID = sop
-    ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.SOPClassUID = CTImageStorage
     ds.SOPInstanceUID = sop
     ds.StudyInstanceUID = f"{UID_ROOT}.14.{tag}.{study}"
     ds.SeriesInstanceUID = f"{UID_ROOT}.15.{tag}.{study}"
     ds.FrameOfReferenceUID = f"{UID_ROOT}.17.{tag}.{study}"
     ds.PatientName = f"BENCH^VIEWER{study}"
     ds.PatientID = f"BVW{tag}{study}"[:64]
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "O"
-    ds.PatientIdentityRemoved = "YES"
     ds.AccessionNumber = f"BVW{study}"
     ds.StudyDate = "20240101"
-    ds.StudyTime = "101500"
-    ds.StudyID = "1"
     ds.StudyDescription = "BENCH VIEWER CT"
-    ds.ReferringPhysicianName = "BENCH^REFERRER"
     ds.Modality = "CT"
-    ds.SeriesNumber = 1
     ds.SeriesDescription = f"AXIAL {SLICES} x 1 mm"
     ds.InstanceNumber = n + 1
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.Rows = ds.Columns = SIZE
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    ds.RescaleIntercept = -1024
-    ds.RescaleSlope = 1
-    ds.WindowCenter = 40
-    ds.WindowWidth = 400
     ds.PixelSpacing = [0.7, 0.7]
-    ds.SliceThickness = 1.0
     ds.SliceLocation = float(n)
     ds.ImagePositionPatient = [-179.2, -179.2, float(n)]
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     ds.PixelData = np.clip(img, -2048, 4095).astype(np.int16).tobytes()
     buf = BytesIO()
     ds.save_as(buf, enforce_file_format=True)

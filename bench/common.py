@@ -384,7 +384,8 @@ def study_keys(i: int, n_studies: int = STUDIES) -> StudyKeys:
     )
 
 
-def _base_dataset(rows: int, columns: int) -> Dataset:
+def ct_base_dataset(rows: int, columns: int) -> Dataset:
+    """A CT Image header without UIDs, patient identity or pixel data (the benchmarks fill those in)."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
@@ -430,7 +431,7 @@ _TINY_PIXELS = (np.arange(64, dtype=np.int16).reshape(8, 8) * 16).tobytes()
 def tiny_study(i: int, n_studies: int = STUDIES) -> bytes:
     """Study ``i`` of the 100k index: one 8x8 16-bit CT instance (about 1 kB)."""
     k = study_keys(i, n_studies)
-    ds = _base_dataset(8, 8)
+    ds = ct_base_dataset(8, 8)
     ds.file_meta.MediaStorageSOPInstanceUID = k.sop_uid
     ds.SOPInstanceUID = k.sop_uid
     ds.StudyInstanceUID = k.study_uid
@@ -471,7 +472,7 @@ def ct_slice(tag: str, n: int, *, per_study: int = 100, size: int = 512) -> byte
     ``tag`` makes the UIDs unique per run and server, so every measured store is a new instance.
     """
     study = n // per_study
-    ds = _base_dataset(size, size)
+    ds = ct_base_dataset(size, size)
     sop = f"{UID_ROOT}.9.{tag}.{n}"
     ds.file_meta.MediaStorageSOPInstanceUID = sop
     ds.SOPInstanceUID = sop
