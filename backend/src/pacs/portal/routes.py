@@ -84,15 +84,15 @@ def portal(request: Request) -> PortalServices:
 
 
 def _date(name: str, value: str | None) -> date | None:
+    """A YYYY-MM-DD query parameter (``date.fromisoformat`` alone would also take 20240101 or 2024-W01)."""
     if value is None or not value.strip():
         return None
-    try:
-        return date.fromisoformat(value.strip()) if len(value.strip()) == 10 else _bad_date(name, value)
-    except ValueError:
-        return _bad_date(name, value)
-
-
-def _bad_date(name: str, value: str) -> date:
+    text = value.strip()
+    if len(text) == 10:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     raise BadRequestError(f"{name}: {value!r} is not a valid date; use YYYY-MM-DD")
 
 
