@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 from pacs.app import create_app
 from pacs.cli import run_migrations
 from pacs.config import Settings
+from pacs.http_protocol import CoalescingHttpProtocol
 from pacs.services import Services
 
 ADMIN_URL = os.environ.get("PACS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -145,7 +146,9 @@ def start_server(settings: Settings) -> tuple[LiveServer, uvicorn.Server, thread
     services = Services.create(settings)
     app = create_app(settings, services)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=CoalescingHttpProtocol
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -83,6 +83,7 @@ def serve(
 
     from pacs.app import create_app
     from pacs.dimse import DimseServer
+    from pacs.http_protocol import CoalescingHttpProtocol
     from pacs.services import Services
 
     _logging()
@@ -119,6 +120,7 @@ def serve(
                 host=host or settings.http_host,
                 port=port or settings.http_port,
                 log_level=settings.log_level.lower(),
+                http=CoalescingHttpProtocol,
                 timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
             ),
             drain_seconds=settings.shutdown_drain_seconds,
