@@ -13,6 +13,7 @@ import socket
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from functools import partial
 from io import BytesIO
 from typing import Any
 
@@ -91,11 +92,40 @@ class QuickAckSocket(socket.socket):
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data = super().recv(bufsize, flags)
+        self._quickack()
+        return data
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        n = super().recv_into(buffer, nbytes, flags)
+        self._quickack()
+        return n
+
+    def _quickack(self) -> None:
         try:
             self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
         except OSError:  # pragma: no cover - closed meanwhile
             pass
-        return data
+
+
+def _recv_exactly(holder: Any, nr_bytes: int) -> bytearray:
+    """``AssociationSocket.recv`` in few system calls: read ``nr_bytes`` (fewer only at end of stream).
+
+    pynetdicom reads a PDU 4 KiB at a time (128 ``recv`` calls and as many buffer extensions for a 513 kB CT
+    slice); reading into one buffer of the PDU's size takes what the kernel has each time. Same contract:
+    blocking, short only when the peer closed, socket errors propagate to the DUL as before.
+    """
+    sock = holder.socket
+    buf = bytearray(nr_bytes)
+    got = 0
+    with memoryview(buf) as view:
+        while got < nr_bytes:
+            n = sock.recv_into(view[got:], nr_bytes - got)
+            if not n:
+                break
+            got += n
+    if got < nr_bytes:
+        del buf[got:]
+    return buf
 
 
 _TCP_QUICKACK: int = getattr(socket, "TCP_QUICKACK", 0)
@@ -121,6 +151,8 @@ def _tune_socket(event: evt.Event) -> None:
             sock = QuickAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
             holder.socket = sock  # type: ignore[union-attr]
+        if holder is not None:
+            holder.recv = partial(_recv_exactly, holder)  # type: ignore[method-assign]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if assoc.network_timeout is not None:
             sock.settimeout(assoc.network_timeout)
