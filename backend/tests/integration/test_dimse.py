@@ -736,6 +736,64 @@ def test_find_with_an_unsupported_matching_key_warns_in_pending_responses(
         assoc.release()
 
 
+def test_find_pages_through_more_matches_than_one_page(
+    archive: Archive, query_data: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Matches are read from the index a page at a time (keyset on the index id): each comes exactly once."""
+    import pacs.dimse.server as scp
+
+    monkeypatch.setattr(scp, "FIND_PAGE", 2)
+    assoc = archive.associate([build_context(StudyRootQueryRetrieveInformationModelFind)])
+    try:
+        assert _uids(find(assoc, study_query())) == sorted(query_data.values())  # 5 studies, pages of 2
+        image = Dataset()
+        image.QueryRetrieveLevel = "IMAGE"
+        image.StudyInstanceUID = query_data["doe1"]
+        image.SeriesInstanceUID = ""
+        image.SOPInstanceUID = ""
+        series = _uids(find(assoc, _series_q(query_data["doe1"])), "SeriesInstanceUID")
+        assert len(series) == 1
+        image.SeriesInstanceUID = series[0]
+        sops = _uids(find(assoc, image), "SOPInstanceUID")
+        assert len(sops) == 2 and len(set(sops)) == 2  # one page exactly full, then an empty one
+    finally:
+        assoc.release()
+
+
+def _series_q(study_uid: str) -> Dataset:
+    q = Dataset()
+    q.QueryRetrieveLevel = "SERIES"
+    q.StudyInstanceUID = study_uid
+    q.SeriesInstanceUID = ""
+    return q
+
+
+def test_find_is_cancelled_by_c_cancel(
+    archive: Archive, clean_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C-CANCEL (PS3.7 9.3.2.3) stops a C-FIND that is still sending matches: the last status is Cancel."""
+    import pacs.dimse.server as scp
+
+    monkeypatch.setattr(scp, "FIND_PAGE", 1)  # one index query per match: plenty of time to cancel
+    seed(archive, [ct_dataset(study_uid=generate_uid(), patient_id=f"C{i}") for i in range(300)])
+    assoc = archive.associate([build_context(StudyRootQueryRetrieveInformationModelFind)])
+    try:
+        context_id = assoc.accepted_contexts[0].context_id
+        statuses = []
+        for status, _ in assoc.send_c_find(
+            study_query(), StudyRootQueryRetrieveInformationModelFind, msg_id=7
+        ):
+            statuses.append(int(status.Status))
+            if len(statuses) == 1:
+                assoc.send_c_cancel(7, context_id)
+        assert statuses[-1] == 0xFE00, [hex(s) for s in statuses[-3:]]
+        assert len(statuses) < 300
+        # the association is still usable afterwards
+        assert len(_uids(find(assoc, study_query(PatientID="C1")))) == 1
+    finally:
+        assoc.release()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Retrieve
 # ---------------------------------------------------------------------------------------------------------

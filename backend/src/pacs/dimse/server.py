@@ -334,7 +334,7 @@ class DimseServer:
                     yield status, response_identifier(q, result, retrieve_aet=self.settings.ae_title)
                 if len(rows) < FIND_PAGE:
                     break
-                spec.offset += FIND_PAGE
+                spec.after_id = rows[-1]["id"]  # keyset: every page costs the same, however deep
         except Exception:
             log.exception("C-FIND from %s: query failed", _peer(event))
             yield UNABLE_TO_PROCESS, None

@@ -150,6 +150,11 @@ def search_select(spec: SearchSpec, *, with_metadata: bool = False) -> Select[An
         )
     if where:
         stmt = stmt.where(*where)
+    if spec.after_id is not None:
+        level_table = {Level.PATIENT: patients, Level.STUDY: studies, Level.SERIES: series}.get(
+            spec.level, instances
+        )
+        stmt = stmt.where(level_table.c.id > spec.after_id)
     if spec.limit is not None:
         stmt = stmt.limit(spec.limit)
     if spec.offset:

@@ -66,6 +66,8 @@ class SearchSpec:
     conditions: list[Condition] = field(default_factory=list)
     limit: int | None = None
     offset: int = 0
+    #: Keyset paging: only matches after this index id (every level is returned in id order).
+    after_id: int | None = None
     #: Restrict to one parent (nested QIDO URLs): ``{"StudyInstanceUID": ..., "SeriesInstanceUID": ...}``.
     include_attrs: bool = False
 
