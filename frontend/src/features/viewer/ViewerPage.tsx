@@ -4,9 +4,10 @@
  */
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { Link, useParams, useSearchParams } from 'react-router'
-import { searchSeries, type SeriesSummary } from '../../api/dicomweb'
+import type { SeriesSummary } from '../../api/dicomweb'
 import { MAX_VIEWPORTS, createViewerEngine, initCornerstone, setPrimaryTool, type PrimaryTool } from './cornerstone'
 import MeasurementList from './MeasurementList'
+import { studySeriesOnce } from './prefetch'
 import { loadSeries } from './seriesStore'
 import SeriesPanel from './SeriesPanel'
 import { LAYOUTS, type Layout } from './layout'
@@ -24,7 +25,8 @@ function useStudySeries(studyUID: string) {
     const ctrl = new AbortController()
     setSeries(null)
     setError(null)
-    searchSeries(studyUID, ctrl.signal)
+    // The answer fetched ahead while this chunk loaded (prefetch.ts), else a new query.
+    studySeriesOnce(studyUID, ctrl.signal)
       .then(setSeries)
       .catch((e: unknown) => {
         if (ctrl.signal.aborted) return
@@ -46,6 +48,7 @@ function useViewerEngine() {
       .then(() => {
         if (cancelled) return
         teardown = createViewerEngine()
+        performance.mark?.('viewer:engine')
         setReady(true)
       })
       .catch((e: unknown) => setError(`The viewer could not start: ${e instanceof Error ? e.message : e}`))

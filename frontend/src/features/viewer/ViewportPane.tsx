@@ -12,6 +12,7 @@ import {
   viewportIdFor,
 } from './cornerstone'
 import { fixed, formatDate, formatPersonName, formatTime } from './format'
+import { prefetchedFrameSettled, releasePrefetchedFrame } from './prefetch'
 import { loadSeries } from './seriesStore'
 import { goToSlice, stopCine } from './viewportActions'
 
@@ -206,11 +207,17 @@ export default function ViewportPane(props: Props) {
         setLoadedCount(imageIds.filter((id) => cache.isLoaded(id)).length)
         prefetchPending.current = true
         try {
+          // The first frame's bytes may be on their way already (prefetch.ts): take them rather than ask again.
+          await prefetchedFrameSettled(imageIds[0])
+          if (cancelled) return
+          performance.mark?.('viewer:set-stack')
           await vp.setStack(imageIds, 0)
           vp.render()
         } catch (e) {
           // The first image failed: an error of that image (the others may still display).
           if (!cancelled) setFrameErrors((m) => new Map(m).set(0, describeLoadError(e)))
+        } finally {
+          releasePrefetchedFrame(imageIds[0])
         }
       })
       .catch((e: unknown) => {

@@ -8,6 +8,7 @@ import {
   getRenderingEngine,
   init as csInit,
   isCornerstoneInitialized,
+  metaData,
   type Types,
 } from '@cornerstonejs/core'
 import { init as dicomImageLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader'
@@ -27,6 +28,7 @@ import {
   utilities as toolUtils,
 } from '@cornerstonejs/tools'
 import type { DicomJson, SeriesImages } from '../../api/dicomweb'
+import { prefetchedFrame } from './prefetch'
 
 export const RENDERING_ENGINE_ID = 'pacs-viewer'
 export const TOOL_GROUP_ID = 'pacs-viewer-tools'
@@ -89,12 +91,27 @@ function renderingConfig(): Parameters<typeof csInit>[0] {
   } as Parameters<typeof csInit>[0]
 }
 
+/**
+ * The first frame's bytes fetched while this chunk loaded (prefetch.ts), offered to the `wadors:` loader through
+ * its compressed-frame registry (the loader asks the metadata providers for 'compressedFrameData' before going to
+ * the network, and decodes what it gets as if it had fetched it).
+ */
+function prefetchedFrameProvider(type: string, imageId: string): unknown {
+  if (type !== 'compressedFrameData' || typeof imageId !== 'string') return undefined
+  const frame = prefetchedFrame(imageId)
+  return frame ? { transferSyntaxUid: frame.transferSyntaxUID, pixelData: frame.pixelData } : undefined
+}
+
 /** Initialise Cornerstone3D, the DICOM image loader and the tools, once per page load. */
 export function initCornerstone(): Promise<void> {
   initialised ??= (async () => {
+    performance.mark?.('viewer:init-start')
     if (!isCornerstoneInitialized()) csInit(renderingConfig())
+    performance.mark?.('viewer:core-init')
     const cores = navigator.hardwareConcurrency || 2
     dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
+    metaData.addProvider(prefetchedFrameProvider, 10_000)
+    performance.mark?.('viewer:loader-init')
     toolsInit()
     for (const tool of [
       WindowLevelTool,
@@ -108,6 +125,7 @@ export function initCornerstone(): Promise<void> {
     ]) {
       addTool(tool)
     }
+    performance.mark?.('viewer:tools-init')
   })()
   return initialised
 }

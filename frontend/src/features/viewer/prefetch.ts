@@ -1,0 +1,120 @@
+/**
+ * Opening a study in the viewer starts here, in the portal's small main chunk, so nothing waits for the viewer's
+ * own chunk (Cornerstone3D, several MB to download, parse and run) before asking the archive: the chunk's download
+ * and the archive's answers (QIDO-RS series, the WADO-RS metadata of the series shown first, then that series'
+ * first frame) run side by side. ViewerPage and seriesStore then pick the answers up instead of asking again, and
+ * the image loader takes the first frame's bytes from here instead of fetching them (cornerstone.ts).
+ *
+ * Nothing here may import Cornerstone (directly or through another viewer module): that would pull it into the
+ * main chunk.
+ */
+import { searchSeries, seriesImages, type SeriesImages, type SeriesSummary } from '../../api/dicomweb'
+import { retrieveFrame, type FrameBytes } from '../../api/frames'
+
+/** Loads the viewer's chunk; the same import as App's lazy route, so it is fetched once. */
+export const importViewerPage = () => import('./ViewerPage')
+
+/** QIDO-RS answers fetched ahead, taken (once, while fresh) by the viewer page that opens the study. */
+const studySeries = new Map<string, { at: number; answer: Promise<SeriesSummary[]> }>()
+const FRESH_MS = 10_000
+/** WADO-RS series metadata, fetched once per series for the life of the page. */
+const seriesMetadata = new Map<string, Promise<SeriesImages>>()
+
+const mark = (name: string) => performance.mark?.(`viewer:${name}`)
+
+/** First frames fetched ahead, by `wadors:` image id: pending, then ready to be taken once. */
+const framesPending = new Map<string, Promise<void>>()
+const framesReady = new Map<string, FrameBytes>()
+const MAX_READY_FRAMES = 4
+/** Images the viewer has loaded once: Cornerstone's cache has them, fetching them ahead again would be waste. */
+const framesLoaded = new Set<string>()
+
+function prefetchFirstFrame(series: SeriesImages): void {
+  const imageId = series.frames[0]?.imageId
+  if (!imageId || framesPending.has(imageId) || framesReady.has(imageId) || framesLoaded.has(imageId)) return
+  const done = retrieveFrame(imageId.slice('wadors:'.length))
+    .then((frame) => {
+      mark('first-frame')
+      // Never hold more than a few frames nobody took (a study opened and left before its viewer started).
+      if (framesReady.size >= MAX_READY_FRAMES) framesReady.delete(framesReady.keys().next().value as string)
+      framesReady.set(imageId, frame)
+    })
+    // A failed prefetch is not an error: the loader fetches the frame itself and reports what goes wrong.
+    .catch(() => undefined)
+    .finally(() => framesPending.delete(imageId))
+  framesPending.set(imageId, done)
+}
+
+/** Resolves when the prefetch of this image's bytes (if one is running) has finished, whatever its outcome. */
+export function prefetchedFrameSettled(imageId: string): Promise<void> {
+  return framesPending.get(imageId) ?? Promise.resolve()
+}
+
+/** The prefetched bytes of an image, if there are (cheap when there are none: asked on every metadata lookup). */
+export function prefetchedFrame(imageId: string): FrameBytes | undefined {
+  return framesReady.size ? framesReady.get(imageId) : undefined
+}
+
+/** The viewer has loaded the image (its decoded pixels are in Cornerstone's cache): drop the bytes. */
+export function releasePrefetchedFrame(imageId: string): void {
+  framesReady.delete(imageId)
+  framesLoaded.add(imageId)
+}
+
+/** A series' metadata: the one request for it, shared by whoever asks first (prefetch, page, viewport). */
+export function fetchSeriesMetadata(studyUID: string, seriesUID: string): Promise<SeriesImages> {
+  const key = `${studyUID}/${seriesUID}`
+  let p = seriesMetadata.get(key)
+  if (!p) {
+    p = seriesImages(studyUID, seriesUID)
+    p.then(() => mark('series-metadata'))
+    // A failed load is not kept: the next attempt asks the archive again.
+    p.catch(() => seriesMetadata.delete(key))
+    seriesMetadata.set(key, p)
+  }
+  return p
+}
+
+/** The series of a study: the prefetched answer when there is one (used once), else a new QIDO-RS query. */
+export function studySeriesOnce(studyUID: string, signal?: AbortSignal): Promise<SeriesSummary[]> {
+  const ahead = studySeries.get(studyUID)
+  studySeries.delete(studyUID)
+  if (ahead && performance.now() - ahead.at < FRESH_MS) return ahead.answer
+  return searchSeries(studyUID, signal)
+}
+
+/**
+ * Start everything opening /viewer/{studyUID}[?series=…] needs: the viewer chunk, the study's series and the
+ * metadata of the series shown first (the requested one, else the first by series number, as ViewerPage picks).
+ * Idempotent while the answers are pending; errors surface where the page uses the answers.
+ */
+export function prefetchViewer(studyUID: string, seriesUID: string | null = null): void {
+  if (!studyUID) return
+  mark('prefetch')
+  void importViewerPage().then(() => mark('chunk-loaded'))
+  if (seriesUID) void fetchSeriesMetadata(studyUID, seriesUID).then(prefetchFirstFrame, () => undefined)
+  const ahead = studySeries.get(studyUID)
+  if (ahead && performance.now() - ahead.at < FRESH_MS) return
+  const series = searchSeries(studyUID)
+  studySeries.set(studyUID, { at: performance.now(), answer: series })
+  series
+    .then((list) => {
+      mark('series-list')
+      const first = list[0]?.seriesInstanceUID
+      if (!seriesUID && first) return fetchSeriesMetadata(studyUID, first).then(prefetchFirstFrame)
+    })
+    .catch(() => undefined)
+}
+
+/** Call at start-up: when the page opened is the viewer, start its loading before React renders anything. */
+export function prefetchViewerAtStart(location: Location = window.location): void {
+  const m = /^\/viewer\/([^/]+)\/?$/.exec(location.pathname)
+  if (!m) return
+  let studyUID: string
+  try {
+    studyUID = decodeURIComponent(m[1])
+  } catch {
+    return
+  }
+  prefetchViewer(studyUID, new URLSearchParams(location.search).get('series'))
+}
