@@ -260,7 +260,8 @@ def test_totals_exact_or_estimated(live_server, corpus):
     eng, key = live_server.services.engine, live_server.settings.secret_key
     # A walk of 5 index entries finds a full page: many rows match, the total is the planner's estimate,
     # and it travels with the cursor.
-    svc = StudyListService(eng, key, walk_budget=5, count_cap=0, few=0)  # as if the archive were large
+    # as if the archive were large (and text patterns matched more than a capped sort takes)
+    svc = StudyListService(eng, key, walk_budget=5, count_cap=0, few=0, sort_cap=0)
     first = svc.page(StudyFilter(mrn="MRN*"), limit=2, sort="patient_id")
     assert first.total_is_estimate is True and first.total >= 2
     second = svc.page(StudyFilter(mrn="MRN*"), limit=2, sort="patient_id", cursor=first.next_cursor)
@@ -274,6 +275,13 @@ def test_totals_exact_or_estimated(live_server, corpus):
     few = svc.page(StudyFilter(mrn="MRN0001"), limit=2, sort="accession_number")
     assert few.total_is_estimate is False
     assert few.total == sum(1 for s in corpus if s.mrn == "MRN0001")
+    # A text pattern with fewer matches than the capped sort takes: sorted and counted exactly, no walk.
+    capped = StudyListService(eng, key, walk_budget=5, count_cap=0, few=0, sort_cap=len(corpus))
+    smith_exact = capped.page(StudyFilter(name="smith"), limit=2)
+    assert (smith_exact.total, smith_exact.total_is_estimate) == (truth, False)
+    assert [i["study_instance_uid"] for i in smith_exact.items] == [
+        i["study_instance_uid"] for i in svc.page(StudyFilter(name="smith"), limit=2).items
+    ]  # the same first page either way
     # One modality, a date range, no filter: the maintained counters, exact at any size.
     for flt, expect in (
         (StudyFilter(modality=("CT",)), lambda s: "CT" in s.modalities),

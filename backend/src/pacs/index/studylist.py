@@ -89,9 +89,13 @@ def page(
     limit: int,
     plan: Plan = Plan.WALK,
     budget: int = 5000,
+    cap: int | None = None,
 ) -> tuple[list[dict[str, Any]], int | None, int | None]:
     """Up to ``limit + 1`` rows in the direction of travel; (plan SORT) how many rows match after the key;
     (plan BUDGET) how many index entries the walk read to find them.
+
+    With ``cap`` the SORT plan collects at most ``cap + 1`` matches: a count above ``cap`` means "too many to
+    sort" (the rows are then not the page; walk instead), so its cost is bounded whatever the filter.
 
     ``after`` is the key (order column values then ``id``) of the row the page starts after; ``backward``
     walks towards the start of the list (the caller reverses the rows). Each row carries ``_key``.
@@ -113,6 +117,8 @@ def page(
     if plan is Plan.SORT:
         labelled = [c.label(f"_k{i}") for i, c in enumerate(key_cols)]
         inner = select(*(studies.c[n] for n in ROW_COLUMNS), *labelled).where(*where, *keyset)
+        if cap is not None:
+            inner = inner.limit(cap + 1)
         m = inner.cte("matches").prefix_with("MATERIALIZED")
         mkeys = [m.c[f"_k{i}"] for i in range(len(key_cols))]
         stmt = select(m, func.count().over().label("_matched")).order_by(*ordered(mkeys)).limit(limit + 1)

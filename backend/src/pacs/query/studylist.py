@@ -77,6 +77,16 @@ WALK_BUDGET = 5000
 COVERED_BUDGET_FACTOR = 4
 #: ... unless the planner expects at most this many matches
 FEW = 50
+#: Text patterns (wildcards, word prefixes, "contains") whose planner estimate is below this many matches are
+#: first sorted with a cap of SORT_CAP matches, and walked only when the cap is hit. The planner's estimates of
+#: such patterns are constants (99, 10,048 ...) 0.01x to 9x off at a million studies, so they cannot choose
+#: between walking and sorting; a capped sort costs at most SORT_CAP heap rows (~11 ms), and when it overflows
+#: the filter matches at least SORT_CAP / archive of the rows, so the walk that follows finds a page quickly.
+#: Only estimates this large (common words in descriptions, where the trigram statistics are good) walk first.
+SORT_FIRST_BELOW = 50_000
+#: The cap of that first sort: a walk entry costs ~0.4 us (index-only), a sorted match ~4.4 us (heap row), so
+#: sqrt(page x archive x 0.4 / 4.4) ~ 2,200 at a million studies balances the two.
+SORT_CAP = 2500
 
 _WILDCARD = re.compile(r"[*?]")
 
@@ -267,6 +277,7 @@ class _Plan:
     plan: Plan
     folded: int
     budget: int | None = None
+    cap: int | None = None  # SORT: give up (and walk) beyond this many matches
 
 
 class StudyListService:
@@ -280,12 +291,14 @@ class StudyListService:
         count_cap: int = COUNT_CAP,
         walk_budget: int = WALK_BUDGET,
         few: int = FEW,
+        sort_cap: int = SORT_CAP,
     ) -> None:
         self.engine = engine
         self.signer = CursorSigner(secret_key)
         self.count_cap = count_cap
         self.walk_budget = walk_budget
         self.few = few
+        self.sort_cap = sort_cap
 
     def page(
         self,
@@ -312,7 +325,7 @@ class StudyListService:
             chosen = self._plan(conn, spec, order, cur)
             total, estimated, plan, folded = chosen.total, chosen.estimated, chosen.plan, chosen.folded
 
-            def fetch(p: Plan) -> tuple[list[dict[str, Any]], int | None, int | None]:
+            def fetch(p: Plan, cap: int | None = None) -> tuple[list[dict[str, Any]], int | None, int | None]:
                 return index.page(
                     conn,
                     spec,
@@ -323,9 +336,14 @@ class StudyListService:
                     limit=limit,
                     plan=p,
                     budget=chosen.budget or self.walk_budget,
+                    cap=cap,
                 )
 
-            rows, matched, walked = fetch(plan)
+            rows, matched, walked = fetch(plan, chosen.cap)
+            if plan is Plan.SORT and chosen.cap is not None and matched is not None and matched > chosen.cap:
+                # more matches than the cap: too many to sort, so many that a walk finds a page soon
+                rows, matched, walked = fetch(Plan.BUDGET)
+                plan = Plan.BUDGET
             if plan is Plan.BUDGET and len(rows) <= limit:
                 rows, matched, walked = fetch(Plan.SORT)  # the walk found less than a page: few rows match
             if cur is None and matched is not None:
@@ -387,12 +405,14 @@ class StudyListService:
         guess = index.estimate(conn, spec)
         if total is None:
             total, estimated = guess, True  # replaced by the exact count when the matches get sorted
-        if index.covered(order, spec):
-            # The walk is index-only (covering index): cheap per entry, so it is tried unless the planner
-            # expects a handful of rows (its estimates of text patterns can be far too low).
-            budget = self.walk_budget * COVERED_BUDGET_FACTOR
-            return _Plan(total, estimated, Plan.SORT if guess <= self.few else Plan.BUDGET, folded, budget)
-        return _Plan(total, estimated, Plan.SORT if guess <= self.count_cap else Plan.BUDGET, folded)
+        budget = self.walk_budget * COVERED_BUDGET_FACTOR if index.covered(order, spec) else None
+        if guess <= self.few:
+            return _Plan(total, estimated, Plan.SORT, folded, budget)
+        if guess < SORT_FIRST_BELOW:
+            # Sort the matches unless there are more than sort_cap of them (see SORT_FIRST_BELOW); a walk
+            # (index-only under the default sort: cheap per entry) takes over when there are.
+            return _Plan(total, estimated, Plan.SORT, folded, budget, cap=self.sort_cap)
+        return _Plan(total, estimated, Plan.BUDGET, folded, budget)
 
     def _population(self, conn: Any, spec: SearchSpec, order: tuple[str, ...]) -> int | None:
         """How many index entries a walk of this sort goes through (None: unknown)."""
