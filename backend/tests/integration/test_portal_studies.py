@@ -275,13 +275,28 @@ def test_totals_exact_or_estimated(live_server, corpus):
     few = svc.page(StudyFilter(mrn="MRN0001"), limit=2, sort="accession_number")
     assert few.total_is_estimate is False
     assert few.total == sum(1 for s in corpus if s.mrn == "MRN0001")
-    # A text pattern with fewer matches than the capped sort takes: sorted and counted exactly, no walk.
+    # A text pattern under another sort (a heap walk): the matches are sorted with a cap; fewer than the cap
+    # are counted exactly, more give way to a walk (an estimate).
     capped = StudyListService(eng, key, walk_budget=5, count_cap=0, few=0, sort_cap=len(corpus))
-    smith_exact = capped.page(StudyFilter(name="smith"), limit=2)
-    assert (smith_exact.total, smith_exact.total_is_estimate) == (truth, False)
-    assert [i["study_instance_uid"] for i in smith_exact.items] == [
-        i["study_instance_uid"] for i in svc.page(StudyFilter(name="smith"), limit=2).items
-    ]  # the same first page either way
+    exact = capped.page(StudyFilter(name="smith"), limit=2, sort="patient_id")
+    assert (exact.total, exact.total_is_estimate) == (truth, False)
+    overflow = StudyListService(eng, key, walk_budget=5, count_cap=0, few=0, sort_cap=1)
+    walked = overflow.page(StudyFilter(mrn="MRN*"), limit=2, sort="patient_id")  # every study matches
+    assert walked.total_is_estimate is True
+    every = capped.page(StudyFilter(mrn="MRN*"), limit=2, sort="patient_id")
+    assert (every.total, every.total_is_estimate) == (len(corpus), False)
+    assert [i["study_instance_uid"] for i in walked.items] == [i["study_instance_uid"] for i in every.items]
+    # Under the default sort a short probe walk decides: few hits in the probe -> sort all matches (exact) ...
+    probing = StudyListService(
+        eng, key, walk_budget=5, count_cap=0, few=0, sort_cap=len(corpus), probe_budget=2
+    )
+    probed = probing.page(StudyFilter(name="smith"), limit=2)
+    assert (probed.total, probed.total_is_estimate) == (truth, False)
+    assert [i["study_instance_uid"] for i in probed.items] == [i["study_instance_uid"] for i in smith.items]
+    # ... many -> walk on (every study matches 'MRN*': the probe's hits extrapolate past the cap)
+    walking = StudyListService(eng, key, walk_budget=5, count_cap=0, few=0, sort_cap=1, probe_budget=2)
+    everyone = walking.page(StudyFilter(mrn="MRN*"), limit=2)
+    assert everyone.total_is_estimate is True and len(everyone.items) == 2
     # One modality, a date range, no filter: the maintained counters, exact at any size.
     for flt, expect in (
         (StudyFilter(modality=("CT",)), lambda s: "CT" in s.modalities),

@@ -77,16 +77,20 @@ WALK_BUDGET = 5000
 COVERED_BUDGET_FACTOR = 4
 #: ... unless the planner expects at most this many matches
 FEW = 50
-#: Text patterns (wildcards, word prefixes, "contains") whose planner estimate is below this many matches are
-#: first sorted with a cap of SORT_CAP matches, and walked only when the cap is hit. The planner's estimates of
-#: such patterns are constants (99, 10,048 ...) 0.01x to 9x off at a million studies, so they cannot choose
-#: between walking and sorting; a capped sort costs at most SORT_CAP heap rows (~11 ms), and when it overflows
-#: the filter matches at least SORT_CAP / archive of the rows, so the walk that follows finds a page quickly.
+#: Text patterns (wildcards, word prefixes, "contains") with a planner estimate below this many matches: the
+#: planner's estimates of such patterns are constants (99, 10,048 ...), 0.01x to 9x off at a million studies,
+#: so they cannot choose between walking the sort index and sorting the matches. Those filters find out
+#: instead: under the default sort a short probe walk (PROBE_BUDGET), under other sorts a sort capped at
+#: SORT_CAP matches that gives way to a walk when it overflows (then so many match that a walk is quick).
 #: Only estimates this large (common words in descriptions, where the trigram statistics are good) walk first.
 SORT_FIRST_BELOW = 50_000
-#: The cap of that first sort: a walk entry costs ~0.4 us (index-only), a sorted match ~4.4 us (heap row), so
+#: Sort the matches when there are at most this many, else walk: a walk entry costs ~0.4 us (index-only), a sorted match ~4.4 us (heap row), so
 #: sqrt(page x archive x 0.4 / 4.4) ~ 2,200 at a million studies balances the two.
 SORT_CAP = 2500
+#: Under the default sort (index-only walk) such patterns first walk this many entries (~3 ms): a page found
+#: means many matches; otherwise the hits met estimate the matches (at SORT_CAP matches in a million studies
+#: about 10 hits are expected), which decides between sorting them and walking on.
+PROBE_BUDGET = 4000
 
 _WILDCARD = re.compile(r"[*?]")
 
@@ -278,6 +282,7 @@ class _Plan:
     folded: int
     budget: int | None = None
     cap: int | None = None  # SORT: give up (and walk) beyond this many matches
+    probe: int | None = None  # BUDGET: first walk only this many entries, and choose from what it met
 
 
 class StudyListService:
@@ -292,6 +297,7 @@ class StudyListService:
         walk_budget: int = WALK_BUDGET,
         few: int = FEW,
         sort_cap: int = SORT_CAP,
+        probe_budget: int = PROBE_BUDGET,
     ) -> None:
         self.engine = engine
         self.signer = CursorSigner(secret_key)
@@ -299,6 +305,7 @@ class StudyListService:
         self.walk_budget = walk_budget
         self.few = few
         self.sort_cap = sort_cap
+        self.probe_budget = probe_budget
 
     def page(
         self,
@@ -325,7 +332,9 @@ class StudyListService:
             chosen = self._plan(conn, spec, order, cur)
             total, estimated, plan, folded = chosen.total, chosen.estimated, chosen.plan, chosen.folded
 
-            def fetch(p: Plan, cap: int | None = None) -> tuple[list[dict[str, Any]], int | None, int | None]:
+            def fetch(
+                p: Plan, *, cap: int | None = None, budget: int | None = None
+            ) -> tuple[list[dict[str, Any]], int | None, int | None]:
                 return index.page(
                     conn,
                     spec,
@@ -335,12 +344,21 @@ class StudyListService:
                     backward=backward,
                     limit=limit,
                     plan=p,
-                    budget=chosen.budget or self.walk_budget,
+                    budget=budget or chosen.budget or self.walk_budget,
                     cap=cap,
                 )
 
-            rows, matched, walked = fetch(plan, chosen.cap)
-            if plan is Plan.SORT and chosen.cap is not None and matched is not None and matched > chosen.cap:
+            rows, matched, walked = fetch(plan, cap=chosen.cap, budget=chosen.probe)
+            if chosen.probe is not None and len(rows) <= limit:
+                # The short probe walk met fewer than a page of matches: its hits estimate how many match
+                # (the walk samples the archive in sort order). Few: sort them all (below). Many: a longer
+                # walk finds the page sooner than sorting them would.
+                population = self._population(conn, spec, order)
+                if population is None:
+                    population = analytics_index.counter_sum(conn, "total")
+                if len(rows) / chosen.probe * population > self.sort_cap:
+                    rows, matched, walked = fetch(Plan.BUDGET)
+            elif plan is Plan.SORT and chosen.cap is not None and matched is not None and matched > chosen.cap:
                 # more matches than the cap: too many to sort, so many that a walk finds a page soon
                 rows, matched, walked = fetch(Plan.BUDGET)
                 plan = Plan.BUDGET
@@ -405,14 +423,18 @@ class StudyListService:
         guess = index.estimate(conn, spec)
         if total is None:
             total, estimated = guess, True  # replaced by the exact count when the matches get sorted
-        budget = self.walk_budget * COVERED_BUDGET_FACTOR if index.covered(order, spec) else None
+        covered = index.covered(order, spec)
+        budget = self.walk_budget * COVERED_BUDGET_FACTOR if covered else None
         if guess <= self.few:
             return _Plan(total, estimated, Plan.SORT, folded, budget)
-        if guess < SORT_FIRST_BELOW:
-            # Sort the matches unless there are more than sort_cap of them (see SORT_FIRST_BELOW); a walk
-            # (index-only under the default sort: cheap per entry) takes over when there are.
-            return _Plan(total, estimated, Plan.SORT, folded, budget, cap=self.sort_cap)
-        return _Plan(total, estimated, Plan.BUDGET, folded, budget)
+        if guess >= SORT_FIRST_BELOW:
+            return _Plan(total, estimated, Plan.BUDGET, folded, budget)
+        # The estimate is not to be trusted (see SORT_FIRST_BELOW).
+        if covered:
+            # Index-only walk: a short one either finds the page (many matches) or samples how many match.
+            return _Plan(total, estimated, Plan.BUDGET, folded, budget, probe=self.probe_budget)
+        # Heap walk (costly per entry): sort the matches unless there are more than sort_cap of them.
+        return _Plan(total, estimated, Plan.SORT, folded, budget, cap=self.sort_cap)
 
     def _population(self, conn: Any, spec: SearchSpec, order: tuple[str, ...]) -> int | None:
         """How many index entries a walk of this sort goes through (None: unknown)."""
