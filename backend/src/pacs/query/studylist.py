@@ -358,7 +358,9 @@ class StudyListService:
                     population = analytics_index.counter_sum(conn, "total")
                 if len(rows) / chosen.probe * population > self.sort_cap:
                     rows, matched, walked = fetch(Plan.BUDGET)
-            elif plan is Plan.SORT and chosen.cap is not None and matched is not None and matched > chosen.cap:
+            elif (
+                plan is Plan.SORT and chosen.cap is not None and matched is not None and matched > chosen.cap
+            ):
                 # more matches than the cap: too many to sort, so many that a walk finds a page soon
                 rows, matched, walked = fetch(Plan.BUDGET)
                 plan = Plan.BUDGET
