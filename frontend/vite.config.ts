@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url'
+
 import react from '@vitejs/plugin-react'
 import { defineConfig, type ProxyOptions } from 'vite'
 
@@ -18,6 +20,15 @@ const IL = '@cornerstonejs/dicom-image-loader'
 
 export default defineConfig({
   plugins: [react()],
+  resolve: {
+    alias: [
+      {
+        // Cornerstone's .vtp mesh reader (and the XML stack behind it) is unused here: see vtpReaderStub.ts.
+        find: /^@kitware\/vtk\.js\/IO\/XML\/XMLPolyDataReader(\.js)?$/,
+        replacement: fileURLToPath(new URL('./src/features/viewer/vtpReaderStub.ts', import.meta.url)),
+      },
+    ],
+  },
   worker: { format: 'es' },
   optimizeDeps: {
     exclude: [IL],
@@ -35,5 +46,20 @@ export default defineConfig({
   },
   server: { host: '127.0.0.1', port, strictPort: true, proxy },
   preview: { host: process.env.PACS_PORTAL_HOST ?? '127.0.0.1', port, strictPort: true, proxy },
-  build: { chunkSizeWarningLimit: 4096 },
+  build: {
+    chunkSizeWarningLimit: 4096,
+    rolldownOptions: {
+      treeshake: {
+        // The image loader's package index re-exports its web worker's decode function, which imports every codec's
+        // emscripten glue: ~150 kB the viewer chunk would download, parse and run on the main thread for nothing
+        // (decoding happens in the worker, bundled apart with all its codecs). Declared free of side effects here,
+        // these modules are left out of the main-thread bundle when nothing in it uses them.
+        moduleSideEffects: [
+          { test: /@cornerstonejs\/dicom-image-loader\/dist\/esm\/decodeImageFrameWorker\.js$/, sideEffects: false },
+          { test: /@cornerstonejs\/dicom-image-loader\/dist\/esm\/shared\/decoders\//, sideEffects: false },
+          { test: /@cornerstonejs\/codec-/, sideEffects: false },
+        ],
+      },
+    },
+  },
 })

@@ -57,17 +57,56 @@ export const MEASUREMENT_TOOLS: readonly string[] = [
 
 let initialised: Promise<void> | null = null
 
-/** The WebGL renderer is a software one (SwiftShader, llvmpipe …): no GPU behind it. */
-export function softwareWebGL(): boolean {
+/** The WebGL renderer's name and whether it is WebGL2; null when there is no WebGL at all. */
+function webglRenderer(): { renderer: string; webgl2: boolean } | null {
   try {
-    const gl = document.createElement('canvas').getContext('webgl2')
-    if (!gl) return true
+    const canvas = document.createElement('canvas')
+    const gl2 = canvas.getContext('webgl2')
+    const gl = gl2 ?? canvas.getContext('webgl')
+    if (!gl) return null
     const info = gl.getExtension('WEBGL_debug_renderer_info')
     const renderer = String(info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER))
     gl.getExtension('WEBGL_lose_context')?.loseContext()
-    return /swiftshader|llvmpipe|software|softpipe/i.test(renderer)
+    return { renderer, webgl2: Boolean(gl2) }
   } catch {
-    return true
+    return null
+  }
+}
+
+const SOFTWARE_RENDERER = /swiftshader|llvmpipe|software|softpipe/i
+
+/** The WebGL renderer is a software one (SwiftShader, llvmpipe …): no GPU behind it. */
+export function softwareWebGL(): boolean {
+  const gl = webglRenderer()
+  return !gl || !gl.webgl2 || SOFTWARE_RENDERER.test(gl.renderer)
+}
+
+/**
+ * Cornerstone's init() probes which texture formats the GPU can filter (tens of ms of WebGL calls on a software
+ * renderer), unless its localStorage cache already holds the answer for this renderer. Drawing on the CPU needs no
+ * texture at all, so when the viewer draws on the CPU, init() is given a cache entry that says "none" and the entry
+ * is removed right after, so a later GPU session still probes. Keyed like core's utilities/renderingCapabilities
+ * (probe version 1); if that format changes, core ignores the entry and probes as before.
+ */
+const CAPABILITIES_KEY = 'cornerstone3D.renderingCapabilities'
+
+function initWithoutTextureProbe(config: Parameters<typeof csInit>[0]): void {
+  const gl = webglRenderer()
+  let seeded = false
+  try {
+    if (gl && !window.localStorage.getItem(CAPABILITIES_KEY)) {
+      const none = { norm16: false, norm16Linear: false, float: false, floatLinear: false, halfFloat: false, halfFloatLinear: false }
+      const entry = { probeVersion: 1, renderer: gl.renderer, webgl2: gl.webgl2, formats: none }
+      window.localStorage.setItem(CAPABILITIES_KEY, JSON.stringify(entry))
+      seeded = true
+    }
+  } catch {
+    /* no localStorage: core probes */
+  }
+  try {
+    csInit(config)
+  } finally {
+    if (seeded) window.localStorage.removeItem(CAPABILITIES_KEY)
   }
 }
 
@@ -106,7 +145,11 @@ function prefetchedFrameProvider(type: string, imageId: string): unknown {
 export function initCornerstone(): Promise<void> {
   initialised ??= (async () => {
     performance.mark?.('viewer:init-start')
-    if (!isCornerstoneInitialized()) csInit(renderingConfig())
+    if (!isCornerstoneInitialized()) {
+      const config = renderingConfig()
+      if (config?.rendering?.useCPURendering) initWithoutTextureProbe(config)
+      else csInit(config)
+    }
     performance.mark?.('viewer:core-init')
     const cores = navigator.hardwareConcurrency || 2
     dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
