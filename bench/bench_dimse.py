@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     FAMILY,
     GIVEN,
+    PREPARE_THRESHOLD,
     RESULTS_DIR,
     STUDIES,
     VAR_DIR,
@@ -411,7 +412,8 @@ def main() -> int:
         {
             "before": machine_conditions(),
             "orthanc": "1.10.1 (Debian), SQLite index, defaults",
-            "pacs": "pacs serve (HTTP + DIMSE in one process) on PostgreSQL 15, direct",
+            "pacs": "pacs serve (HTTP + DIMSE in one process) on PostgreSQL 15, direct"
+            + (f", prepared statements after {PREPARE_THRESHOLD} runs" if PREPARE_THRESHOLD else ""),
             "scu": "pynetdicom 3 AE, loopback",
         }
     )

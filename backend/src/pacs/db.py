@@ -5,8 +5,9 @@ FastAPI runs our endpoints in its thread pool and pynetdicom runs its handlers i
 database the same way: ``with engine.begin() as conn`` at the boundary (request, association event, job).
 
 The engine is safe behind a transaction-mode pooler (pgbouncer here, PgCat in containers): psycopg's
-``prepare_threshold=None`` disables server-side prepared statements, and no session state (SET, temp tables,
-advisory locks across transactions) is used. LISTEN/NOTIFY uses its own direct connection (``direct_url``).
+``prepare_threshold=None`` disables server-side prepared statements (unless ``PACS_DB_PREPARE_THRESHOLD`` says
+the connection can keep them), and no session state (SET, temp tables, advisory locks across transactions) is
+used. LISTEN/NOTIFY uses its own direct connection (``direct_url``).
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
-        # Transaction-mode poolers: no server-side prepared statements (stack notes, section 3).
-        connect_args={"prepare_threshold": None, "application_name": f"pacs-{os.getpid()}"},
+        # Transaction-mode poolers: no server-side prepared statements (stack notes, section 3), unless the
+        # deployment says its connection can keep them (PACS_DB_PREPARE_THRESHOLD).
+        connect_args={
+            "prepare_threshold": settings.db_prepare_threshold,
+            "application_name": f"pacs-{os.getpid()}",
+        },
     )

@@ -139,3 +139,35 @@ def test_a_deadlock_with_a_concurrent_batch_is_retried(engine, tmp_path, monkeyp
     assert out.ok and out.new and calls["n"] == 2
     assert _counts(engine) == (1, 1, 1, 1)
     assert len(_files(store.root)) == 1
+
+
+def test_prepared_statements_when_the_connection_can_keep_them(database_url, tmp_path, clean_db):
+    """PACS_DB_PREPARE_THRESHOLD (direct connections, PgCat with prepared statements): the ingest statements are
+    prepared on the server once per connection and reused; unset (the default, safe behind pgbouncer), never."""
+    for threshold, expect_prepared in ((0, True), (None, False)):
+        eng = create_db_engine(
+            make_settings(database_url, tmp_path, db_prepare_threshold=threshold, db_pool_size=1)
+        )
+        try:
+            ingest = IngestService(eng, FileSystemStore(tmp_path / f"store-{threshold}"))
+            study = generate_uid()
+            outcomes = ingest.store_many(
+                [to_bytes(ct_dataset(study_uid=study, instance_number=i)) for i in (1, 2)]
+            )
+            outcomes += [ingest.store_one(to_bytes(ct_dataset(study_uid=study, instance_number=3)))]
+            assert all(o.ok and o.new for o in outcomes)
+            with eng.connect() as conn:  # the pool's one connection: the one that ran the ingest
+                prepared = (
+                    conn.execute(
+                        text(
+                            "SELECT statement FROM pg_prepared_statements WHERE statement ILIKE '%INSERT INTO instances%'"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+            assert bool(prepared) is expect_prepared, prepared
+        finally:
+            eng.dispose()
+    with create_db_engine(make_settings(database_url, tmp_path)).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM instances")).scalar_one() == 6  # 3 per engine
