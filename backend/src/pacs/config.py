@@ -53,7 +53,6 @@ class Settings(BaseSettings):
     # --- HTTP ----------------------------------------------------------------------------------------------
     http_host: str = "0.0.0.0"
     http_port: int = 8000
-    http_workers: int = 1
     public_base_url: str | None = Field(
         default=None, description="Base URL used in RetrieveURL values; default: taken from each request."
     )
