@@ -13,13 +13,18 @@ class FileSystemStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root_str = str(self.root)
+        self._root_prefix = self._root_str.rstrip(os.sep) + os.sep
         self.url = f"file://{self.root}"
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root not in path.parents:
+        # A lexical check (no filesystem calls; ``resolve()`` stats every component and showed up in ingest
+        # profiles): the key must stay below the root once normalised. Keys are built by ingest from validated
+        # UIDs, and nothing else creates symbolic links inside the store.
+        path = os.path.normpath(os.path.join(self._root_str, key))
+        if not path.startswith(self._root_prefix) or "\x00" in key:
             raise ValueError(f"object key escapes the store: {key!r}")
-        return path
+        return Path(path)
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
