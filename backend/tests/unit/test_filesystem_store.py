@@ -23,7 +23,9 @@ def test_put_get_delete_round_trip(tmp_path: Path) -> None:
     store.delete(key)  # deleting twice is fine
 
 
-@pytest.mark.parametrize("key", ["../outside.dcm", "a/../../outside.dcm", "/etc/passwd", "a/\x00.dcm", "", "."])
+@pytest.mark.parametrize(
+    "key", ["../outside.dcm", "a/../../outside.dcm", "/etc/passwd", "a/\x00.dcm", "", "."]
+)
 def test_keys_cannot_escape_the_root(tmp_path: Path, key: str) -> None:
     store = FileSystemStore(tmp_path / "store")
     with pytest.raises(ValueError, match="escapes the store"):
