@@ -1,8 +1,7 @@
 /** The measurements drawn in this viewer (length, angle, rectangle and ellipse ROI), with their values. */
 import { eventTarget } from '@cornerstonejs/core'
-import { annotation, Enums as toolEnums } from '@cornerstonejs/tools'
 import { useEffect, useState } from 'react'
-import { MEASUREMENT_TOOLS, engine } from './cornerstone'
+import { MEASUREMENT_TOOLS, engine, type ViewerTools } from './cornerstone'
 import { measurementLines } from './format'
 
 export interface Measurement {
@@ -21,9 +20,9 @@ const LABELS: Record<string, string> = {
 
 type Stats = Record<string, unknown>
 
-function collect(): Measurement[] {
+function collect(tools: ViewerTools): Measurement[] {
   const out: Measurement[] = []
-  for (const a of annotation.state.getAllAnnotations()) {
+  for (const a of tools.measurements.all()) {
     const tool = a.metadata?.toolName ?? ''
     if (!MEASUREMENT_TOOLS.includes(tool) || !a.annotationUID) continue
     const cached = (a.data as { cachedStats?: Record<string, Stats> }).cachedStats ?? {}
@@ -33,27 +32,26 @@ function collect(): Measurement[] {
   return out
 }
 
-export default function MeasurementList() {
+/** The list; empty until the tools (which hold the annotations) are loaded. */
+export default function MeasurementList({ tools }: { tools: ViewerTools | null }) {
   const [items, setItems] = useState<Measurement[]>([])
 
   useEffect(() => {
-    const refresh = () => setItems(collect())
-    const events = [
-      toolEnums.Events.ANNOTATION_COMPLETED,
-      toolEnums.Events.ANNOTATION_MODIFIED,
-      toolEnums.Events.ANNOTATION_REMOVED,
-    ]
+    if (!tools) return
+    const refresh = () => setItems(collect(tools))
+    const events = tools.measurements.events
     for (const e of events) eventTarget.addEventListener(e, refresh)
     refresh()
     return () => {
       for (const e of events) eventTarget.removeEventListener(e, refresh)
     }
-  }, [])
+  }, [tools])
 
   const remove = (uid: string) => {
-    annotation.state.removeAnnotation(uid)
+    if (!tools) return
+    tools.measurements.remove(uid)
     engine()?.render()
-    setItems(collect())
+    setItems(collect(tools))
   }
 
   return (

@@ -5,7 +5,14 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import { Link, useParams, useSearchParams } from 'react-router'
 import type { SeriesSummary } from '../../api/dicomweb'
-import { MAX_VIEWPORTS, createViewerEngine, initCornerstone, setPrimaryTool, type PrimaryTool } from './cornerstone'
+import {
+  MAX_VIEWPORTS,
+  createViewerEngine,
+  initCornerstone,
+  loadTools,
+  type PrimaryTool,
+  type ViewerTools,
+} from './cornerstone'
 import MeasurementList from './MeasurementList'
 import { studySeriesOnce } from './prefetch'
 import { loadSeries } from './seriesStore'
@@ -61,6 +68,44 @@ function useViewerEngine() {
   return { ready, error }
 }
 
+/** How long the page waits for a first image before it loads its tools anyway (an empty or failing study). */
+const TOOLS_FALLBACK_MS = 1500
+
+/**
+ * The mouse tools, measurements, cine and stack prefetch (tools.ts, a chunk of their own): loaded once the first
+ * image is shown (`imageShown`), or after TOOLS_FALLBACK_MS, so they never delay that image; then the page's tool
+ * group is created.
+ */
+function useViewerTools(ready: boolean) {
+  const [wanted, setWanted] = useState(false)
+  const [tools, setTools] = useState<ViewerTools | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const imageShown = useCallback(() => setWanted(true), [])
+  useEffect(() => {
+    if (!ready) return
+    const timer = setTimeout(() => setWanted(true), TOOLS_FALLBACK_MS)
+    return () => clearTimeout(timer)
+  }, [ready])
+  useEffect(() => {
+    if (!ready || !wanted) return
+    let cancelled = false
+    loadTools()
+      .then((t) => {
+        if (cancelled) return
+        t.createToolGroup()
+        setTools(t)
+      })
+      .catch((e: unknown) => {
+        if (!cancelled) setError(`The viewer's tools could not be loaded: ${e instanceof Error ? e.message : e}`)
+      })
+    return () => {
+      cancelled = true
+      setTools(null)
+    }
+  }, [ready, wanted])
+  return { tools, imageShown, error }
+}
+
 /** Height from the page's top edge to the bottom of the window, so the viewer fills the screen under the header. */
 function useFillHeight() {
   const ref = useRef<HTMLDivElement>(null)
@@ -83,6 +128,7 @@ export default function ViewerPage() {
   const requestedSeries = params.get('series')
   const { series, error: seriesError } = useStudySeries(studyInstanceUID)
   const { ready, error: engineError } = useViewerEngine()
+  const { tools, imageShown, error: toolsError } = useViewerTools(ready)
   const { ref: pageRef, height } = useFillHeight()
 
   const [layout, setLayout] = useState<Layout>('1x1')
@@ -127,8 +173,8 @@ export default function ViewerPage() {
   }, [assigned, active, params, setParams])
 
   useEffect(() => {
-    if (ready) setPrimaryTool(tool)
-  }, [ready, tool])
+    tools?.setPrimaryTool(tool)
+  }, [tools, tool])
 
   const showSeries = useCallback((index: number, uid: string) => {
     setAssigned((prev) => prev.map((u, i) => (i === index ? uid : u)))
@@ -207,7 +253,7 @@ export default function ViewerPage() {
   ])
   const current = series?.find((s) => s.seriesInstanceUID === assigned[active])
 
-  const problem = engineError ?? (seriesError ? `The study could not be loaded: ${seriesError}` : null)
+  const problem = engineError ?? toolsError ?? (seriesError ? `The study could not be loaded: ${seriesError}` : null)
 
   return (
     <div className="viewer-page" ref={pageRef} style={{ height }} data-testid="viewer">
@@ -248,6 +294,8 @@ export default function ViewerPage() {
                   seriesUID={assigned[i]}
                   active={i === active}
                   playing={playing[i]}
+                  tools={tools}
+                  onImageShown={imageShown}
                   onActivate={setActive}
                   onDropSeries={showSeries}
                   onCineStopped={stopCineAt}
@@ -262,7 +310,7 @@ export default function ViewerPage() {
               Active: {current.modality} {current.seriesNumber ?? ''} {current.description}
             </p>
           )}
-          <MeasurementList />
+          <MeasurementList tools={tools} />
           <p className="viewer-muted viewer-help">
             Wheel, arrows or the bar scroll · right-drag zooms · middle-drag pans · drag series onto a viewport
           </p>

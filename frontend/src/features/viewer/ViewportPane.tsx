@@ -1,16 +1,8 @@
 /** One stack viewport: the Cornerstone3D canvas, its overlays, a slice scrollbar and a drop target for series. */
 import { Enums as csEnums, cache, eventTarget, utilities as csUtils, type Types } from '@cornerstonejs/core'
-import { ToolGroupManager } from '@cornerstonejs/tools'
 import { useEffect, useMemo, useRef, useState, type DragEvent } from 'react'
 import { describeLoadError, nums, num, str, type DicomJson, type SeriesImages } from '../../api/dicomweb'
-import {
-  RENDERING_ENGINE_ID,
-  TOOL_GROUP_ID,
-  engine,
-  stackPrefetch,
-  stackViewport,
-  viewportIdFor,
-} from './cornerstone'
+import { engine, loadTools, loadedTools, stackViewport, viewportIdFor, type ViewerTools } from './cornerstone'
 import { fixed, formatDate, formatPersonName, formatTime } from './format'
 import { prefetchedFrameSettled, releasePrefetchedFrame } from './prefetch'
 import { loadSeries } from './seriesStore'
@@ -35,6 +27,10 @@ interface Props {
   seriesUID: string | null
   active: boolean
   playing: boolean
+  /** The page's tools, once loaded (they come after the first image); null until then. */
+  tools: ViewerTools | null
+  /** Called when this pane has drawn the first image of a series. */
+  onImageShown: () => void
   onActivate: (index: number) => void
   onDropSeries: (index: number, seriesUID: string) => void
   onCineStopped: (index: number) => void
@@ -72,7 +68,8 @@ function magnification(vp: Types.IStackViewport): number | null {
 }
 
 export default function ViewportPane(props: Props) {
-  const { index, studyUID, seriesUID, active, playing, onActivate, onDropSeries, onCineStopped } = props
+  const { index, studyUID, seriesUID, active, playing, tools, onImageShown, onActivate, onDropSeries, onCineStopped } =
+    props
   const elementRef = useRef<HTMLDivElement>(null)
   const [enabled, setEnabled] = useState(false)
   const [series, setSeries] = useState<SeriesImages | null>(null)
@@ -89,6 +86,15 @@ export default function ViewportPane(props: Props) {
   const prefetchPending = useRef(false)
   const viewportId = viewportIdFor(index)
 
+  // The page's tools act on this viewport once they are loaded (declared before the effect that enables the
+  // element, so that on unmount the viewport leaves the tool group before its element is disabled).
+  useEffect(() => {
+    const element = elementRef.current
+    if (!enabled || !tools || !element) return
+    tools.attachViewport(viewportId, element)
+    return () => tools.detachViewport(viewportId)
+  }, [enabled, tools, viewportId])
+
   // Enable the element in the rendering engine and the tool group while the pane is mounted.
   useEffect(() => {
     const element = elementRef.current
@@ -100,7 +106,6 @@ export default function ViewportPane(props: Props) {
       element,
       defaultOptions: { background: [0, 0, 0] as Types.Point3 },
     })
-    ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.addViewport(viewportId, RENDERING_ENGINE_ID)
     setEnabled(true)
 
     const update = () => {
@@ -121,10 +126,16 @@ export default function ViewportPane(props: Props) {
       setView((prev) => (sameView(prev, next) ? prev : next))
     }
     const onRendered = () => {
-      // Prefetch the rest of the stack once the first image is on screen (not competing with it).
+      // Once the first image is on screen (not competing with it): the page loads its tools, and the rest of the
+      // stack is prefetched (the prefetcher comes with the tools).
       if (prefetchPending.current) {
         prefetchPending.current = false
-        stackPrefetch.enable(element)
+        onImageShown()
+        loadTools()
+          .then((t) => {
+            if (engine()?.getViewport(viewportId)?.element === element) t.stackPrefetch.enable(element)
+          })
+          .catch(() => undefined)
       }
       // A render counter for tests and benchmarks, kept out of React state (no re-render per frame).
       rendered.current += 1
@@ -167,13 +178,12 @@ export default function ViewportPane(props: Props) {
       const re = engine()
       if (re?.getViewport(viewportId)) {
         stopCine(index)
-        stackPrefetch.disable(element)
-        ToolGroupManager.getToolGroup(TOOL_GROUP_ID)?.removeViewports(RENDERING_ENGINE_ID, viewportId)
+        loadedTools()?.stackPrefetch.disable(element)
         re.disableElement(viewportId)
       }
       setEnabled(false)
     }
-  }, [index, viewportId])
+  }, [index, viewportId, onImageShown])
 
   // Load the series into the viewport whenever it changes (the rest of the stack is prefetched once the first
   // image is drawn, see onRendered).
@@ -274,7 +284,8 @@ export default function ViewportPane(props: Props) {
   const sliceLocation = ds ? num(ds, '00201041') : null
   const thickness = ds ? num(ds, '00180050') : null
   const multiFrame = (current?.numberOfFrames ?? 1) > 1
-  const shownStatus: Status = shownError ? 'error' : status
+  // 'ready' (what tests and people wait for) means usable: the image is shown and the mouse tools are attached.
+  const shownStatus: Status = shownError ? 'error' : status === 'ready' && !tools ? 'loading' : status
 
   const onDragOverPane = (e: DragEvent) => {
     if (e.dataTransfer.types.includes(SERIES_DRAG_TYPE)) {

@@ -1,6 +1,7 @@
 /**
  * Cornerstone3D set-up for the viewer: the library, the DICOM image loader (`wadors:` image ids, decoding in
- * web workers with the wasm codecs), the tools, one rendering engine and one tool group per viewer page.
+ * web workers with the wasm codecs) and one rendering engine per viewer page. The tools (and the page's tool
+ * group) come later, from their own chunk (tools.ts, loadTools): the first image does not need them.
  */
 import {
   Enums as csEnums,
@@ -12,21 +13,6 @@ import {
   type Types,
 } from '@cornerstonejs/core'
 import { init as dicomImageLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader'
-import {
-  AngleTool,
-  EllipticalROITool,
-  Enums as toolEnums,
-  LengthTool,
-  PanTool,
-  RectangleROITool,
-  StackScrollTool,
-  ToolGroupManager,
-  WindowLevelTool,
-  ZoomTool,
-  addTool,
-  init as toolsInit,
-  utilities as toolUtils,
-} from '@cornerstonejs/tools'
 import type { DicomJson, SeriesImages } from '../../api/dicomweb'
 import { prefetchedFrame } from './prefetch'
 
@@ -36,24 +22,46 @@ export const MAX_VIEWPORTS = 4
 
 export const viewportIdFor = (index: number) => `vp-${index}`
 
-/** The tools a person can put on the left mouse button. */
+/** The tools a person can put on the left mouse button (Cornerstone's tool names; tools.ts checks them). */
 export const PRIMARY_TOOLS = {
-  windowLevel: WindowLevelTool.toolName,
-  pan: PanTool.toolName,
-  zoom: ZoomTool.toolName,
-  length: LengthTool.toolName,
-  angle: AngleTool.toolName,
-  rectangle: RectangleROITool.toolName,
-  ellipse: EllipticalROITool.toolName,
+  windowLevel: 'WindowLevel',
+  pan: 'Pan',
+  zoom: 'Zoom',
+  length: 'Length',
+  angle: 'Angle',
+  rectangle: 'RectangleROI',
+  ellipse: 'EllipticalROI',
 } as const
 export type PrimaryTool = keyof typeof PRIMARY_TOOLS
 
-export const MEASUREMENT_TOOLS: readonly string[] = [
-  LengthTool.toolName,
-  AngleTool.toolName,
-  RectangleROITool.toolName,
-  EllipticalROITool.toolName,
-]
+export const MEASUREMENT_TOOLS: readonly string[] = ['Length', 'Angle', 'RectangleROI', 'EllipticalROI']
+export const STACK_SCROLL_TOOL = 'StackScroll'
+
+export type ViewerTools = typeof import('./tools')
+let toolsModule: ViewerTools | null = null
+let toolsLoading: Promise<ViewerTools> | null = null
+
+/** Load and start the tools chunk (once); the viewer page asks for it when its first image is shown. */
+export function loadTools(): Promise<ViewerTools> {
+  toolsLoading ??= import('./tools').then(
+    (m) => {
+      m.startTools()
+      toolsModule = m
+      performance.mark?.('viewer:tools-loaded')
+      return m
+    },
+    (e: unknown) => {
+      toolsLoading = null // a later call tries again
+      throw e
+    },
+  )
+  return toolsLoading
+}
+
+/** The tools, if they are loaded. */
+export function loadedTools(): ViewerTools | null {
+  return toolsModule
+}
 
 let initialised: Promise<void> | null = null
 
@@ -141,7 +149,7 @@ function prefetchedFrameProvider(type: string, imageId: string): unknown {
   return frame ? { transferSyntaxUid: frame.transferSyntaxUID, pixelData: frame.pixelData } : undefined
 }
 
-/** Initialise Cornerstone3D, the DICOM image loader and the tools, once per page load. */
+/** Initialise Cornerstone3D and the DICOM image loader, once per page load. */
 export function initCornerstone(): Promise<void> {
   initialised ??= (async () => {
     performance.mark?.('viewer:init-start')
@@ -155,20 +163,6 @@ export function initCornerstone(): Promise<void> {
     dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
     metaData.addProvider(prefetchedFrameProvider, 10_000)
     performance.mark?.('viewer:loader-init')
-    toolsInit()
-    for (const tool of [
-      WindowLevelTool,
-      PanTool,
-      ZoomTool,
-      StackScrollTool,
-      LengthTool,
-      AngleTool,
-      RectangleROITool,
-      EllipticalROITool,
-    ]) {
-      addTool(tool)
-    }
-    performance.mark?.('viewer:tools-init')
   })()
   return initialised
 }
@@ -188,52 +182,24 @@ export function registerSeriesMetadata(series: SeriesImages): void {
   }
 }
 
-/** The rendering engine and tool group of a viewer page; call the returned function to tear them down. */
+/** The rendering engine of a viewer page; call the returned function to tear it down (tool group included). */
 export function createViewerEngine(): () => void {
   getRenderingEngine(RENDERING_ENGINE_ID)?.destroy()
-  ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID)
+  toolsModule?.destroyToolGroup()
   new RenderingEngine(RENDERING_ENGINE_ID)
-  const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID)
-  if (group) {
-    for (const name of [
-      WindowLevelTool.toolName,
-      PanTool.toolName,
-      ZoomTool.toolName,
-      StackScrollTool.toolName,
-      ...MEASUREMENT_TOOLS,
-    ]) {
-      group.addTool(name)
-    }
-    const { MouseBindings } = toolEnums
-    group.setToolActive(WindowLevelTool.toolName, { bindings: [{ mouseButton: MouseBindings.Primary }] })
-    group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] })
-    group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] })
-    group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] })
-    for (const name of MEASUREMENT_TOOLS) group.setToolPassive(name)
-  }
   return () => {
     const re = getRenderingEngine(RENDERING_ENGINE_ID)
-    for (const vp of re?.getViewports() ?? []) {
-      // Stop what keeps running on a viewport's element: cine timers and the prefetcher's listeners.
-      cine.stopClip(vp.element as HTMLDivElement)
-      stackPrefetch.disable(vp.element)
+    const tools = toolsModule
+    if (tools) {
+      for (const vp of re?.getViewports() ?? []) {
+        // Stop what keeps running on a viewport's element: cine timers and the prefetcher's listeners.
+        tools.cine.stopClip(vp.element as HTMLDivElement)
+        tools.stackPrefetch.disable(vp.element)
+      }
+      tools.destroyToolGroup()
     }
-    ToolGroupManager.destroyToolGroup(TOOL_GROUP_ID)
     re?.destroy()
   }
-}
-
-/** Put a tool on the left mouse button; the previous one goes passive (its annotations stay editable). */
-export function setPrimaryTool(tool: PrimaryTool): void {
-  const group = ToolGroupManager.getToolGroup(TOOL_GROUP_ID)
-  if (!group) return
-  const { MouseBindings } = toolEnums
-  const name = PRIMARY_TOOLS[tool]
-  const current = group.getActivePrimaryMouseButtonTool()
-  if (current === name) return
-  // Passive drops only the primary binding: Pan keeps the middle button, Zoom the right one.
-  if (current) group.setToolPassive(current)
-  group.setToolActive(name, { bindings: [{ mouseButton: MouseBindings.Primary }] })
 }
 
 export function engine(): RenderingEngine | undefined {
@@ -244,6 +210,3 @@ export function stackViewport(index: number): Types.IStackViewport | undefined {
   const vp = engine()?.getViewport(viewportIdFor(index))
   return vp && vp.type === csEnums.ViewportType.STACK ? (vp as Types.IStackViewport) : undefined
 }
-
-export const cine = toolUtils.cine
-export const stackPrefetch = toolUtils.stackPrefetch

@@ -1,6 +1,6 @@
 /** What the toolbar and the keyboard do to a stack viewport: window presets, invert, zoom, rotate, flip, cine. */
 import { utilities as csUtils } from '@cornerstonejs/core'
-import { cine, stackViewport } from './cornerstone'
+import { loadedTools, stackViewport } from './cornerstone'
 
 export interface WindowPreset {
   id: string
@@ -102,15 +102,18 @@ export async function scrollBy(index: number, delta: number): Promise<void> {
   await goToSlice(index, vp.getCurrentImageIdIndex() + delta)
 }
 
+/** Play the stack as a loop; false when it cannot (one image, or the tools are not loaded yet). */
 export function startCine(index: number, framesPerSecond: number): boolean {
   const vp = stackViewport(index)
-  if (!vp || vp.getImageIds().length < 2) return false
-  cine.playClip(vp.element as HTMLDivElement, { framesPerSecond, loop: true })
+  const tools = loadedTools()
+  if (!vp || !tools || vp.getImageIds().length < 2) return false
+  tools.cine.playClip(vp.element as HTMLDivElement, { framesPerSecond, loop: true })
   return true
 }
 
 export function stopCine(index: number): void {
   const vp = stackViewport(index)
-  if (!vp) return
-  cine.stopClip(vp.element as HTMLDivElement)
+  const tools = loadedTools()
+  if (!vp || !tools) return
+  tools.cine.stopClip(vp.element as HTMLDivElement)
 }
