@@ -106,15 +106,49 @@ export function prefetchViewer(studyUID: string, seriesUID: string | null = null
     .catch(() => undefined)
 }
 
+/** The study (and series) a viewer URL opens, or null when the URL is not the viewer's. */
+function viewerTarget(url: URL): { studyUID: string; seriesUID: string | null } | null {
+  const m = /^\/viewer\/([^/]+)\/?$/.exec(url.pathname)
+  if (!m) return null
+  try {
+    return { studyUID: decodeURIComponent(m[1]), seriesUID: url.searchParams.get('series') }
+  } catch {
+    return null
+  }
+}
+
 /** Call at start-up: when the page opened is the viewer, start its loading before React renders anything. */
 export function prefetchViewerAtStart(location: Location = window.location): void {
-  const m = /^\/viewer\/([^/]+)\/?$/.exec(location.pathname)
-  if (!m) return
-  let studyUID: string
-  try {
-    studyUID = decodeURIComponent(m[1])
-  } catch {
-    return
+  const target = viewerTarget(new URL(location.href))
+  if (target) prefetchViewer(target.studyUID, target.seriesUID)
+}
+
+/**
+ * Opening a study from a list: the viewer chunk starts loading when a pointer goes over (or focus comes to) a link
+ * to the viewer, and the archive requests when the button goes down on it, a little before the click that
+ * navigates (people take a few hundred milliseconds from hovering to clicking).
+ */
+export function prefetchViewerOnIntent(root: Document = document): void {
+  const viewerLink = (e: Event): URL | null => {
+    const a = e.target instanceof Element ? e.target.closest('a[href]') : null
+    if (!(a instanceof HTMLAnchorElement)) return null
+    const url = new URL(a.href)
+    return url.origin === window.location.origin && viewerTarget(url) ? url : null
   }
-  prefetchViewer(studyUID, new URLSearchParams(location.search).get('series'))
+  let chunkAsked = false
+  const intent = (e: Event) => {
+    if (chunkAsked || !viewerLink(e)) return
+    chunkAsked = true
+    void importViewerPage().catch(() => {
+      chunkAsked = false
+    })
+  }
+  const press = (e: Event) => {
+    const url = viewerLink(e)
+    const target = url && viewerTarget(url)
+    if (target) prefetchViewer(target.studyUID, target.seriesUID)
+  }
+  root.addEventListener('pointerover', intent, { passive: true })
+  root.addEventListener('focusin', intent)
+  root.addEventListener('pointerdown', press, { passive: true })
 }
