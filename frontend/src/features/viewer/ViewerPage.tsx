@@ -44,23 +44,24 @@ function useStudySeries(studyUID: string) {
   return { series, error }
 }
 
-/** Cornerstone3D initialised and a rendering engine for this page. */
+/**
+ * Cornerstone3D initialised and a rendering engine for this page. A layout effect: the viewports that then mount
+ * enable their elements and ask for their first image in the same task, not a frame or two later.
+ */
 function useViewerEngine() {
   const [ready, setReady] = useState(false)
   const [error, setError] = useState<string | null>(null)
-  useEffect(() => {
+  useLayoutEffect(() => {
     let teardown: (() => void) | null = null
-    let cancelled = false
-    initCornerstone()
-      .then(() => {
-        if (cancelled) return
-        teardown = createViewerEngine()
-        performance.mark?.('viewer:engine')
-        setReady(true)
-      })
-      .catch((e: unknown) => setError(`The viewer could not start: ${e instanceof Error ? e.message : e}`))
+    try {
+      initCornerstone()
+      teardown = createViewerEngine()
+      performance.mark?.('viewer:engine')
+      setReady(true)
+    } catch (e) {
+      setError(`The viewer could not start: ${e instanceof Error ? e.message : e}`)
+    }
     return () => {
-      cancelled = true
       setReady(false)
       teardown?.()
     }

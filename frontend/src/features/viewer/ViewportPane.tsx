@@ -1,6 +1,6 @@
 /** One stack viewport: the Cornerstone3D canvas, its overlays, a slice scrollbar and a drop target for series. */
 import { Enums as csEnums, cache, eventTarget, utilities as csUtils, type Types } from '@cornerstonejs/core'
-import { useEffect, useMemo, useRef, useState, type DragEvent } from 'react'
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type DragEvent } from 'react'
 import { describeLoadError, nums, num, str, type DicomJson, type SeriesImages } from '../../api/dicomweb'
 import { engine, loadTools, loadedTools, stackViewport, viewportIdFor, type ViewerTools } from './cornerstone'
 import { fixed, formatDate, formatPersonName, formatTime } from './format'
@@ -88,15 +88,16 @@ export default function ViewportPane(props: Props) {
 
   // The page's tools act on this viewport once they are loaded (declared before the effect that enables the
   // element, so that on unmount the viewport leaves the tool group before its element is disabled).
-  useEffect(() => {
+  useLayoutEffect(() => {
     const element = elementRef.current
     if (!enabled || !tools || !element) return
     tools.attachViewport(viewportId, element)
     return () => tools.detachViewport(viewportId)
   }, [enabled, tools, viewportId])
 
-  // Enable the element in the rendering engine and the tool group while the pane is mounted.
-  useEffect(() => {
+  // Enable the element in the rendering engine while the pane is mounted (a layout effect, so that the series
+  // starts loading in the same task as the page's first render, see useViewerEngine).
+  useLayoutEffect(() => {
     const element = elementRef.current
     const re = engine()
     if (!element || !re) return

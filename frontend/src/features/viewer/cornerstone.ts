@@ -63,7 +63,7 @@ export function loadedTools(): ViewerTools | null {
   return toolsModule
 }
 
-let initialised: Promise<void> | null = null
+let initialised = false
 
 /** The WebGL renderer's name and whether it is WebGL2; null when there is no WebGL at all. */
 function webglRenderer(): { renderer: string; webgl2: boolean } | null {
@@ -149,22 +149,21 @@ function prefetchedFrameProvider(type: string, imageId: string): unknown {
   return frame ? { transferSyntaxUid: frame.transferSyntaxUID, pixelData: frame.pixelData } : undefined
 }
 
-/** Initialise Cornerstone3D and the DICOM image loader, once per page load. */
-export function initCornerstone(): Promise<void> {
-  initialised ??= (async () => {
-    performance.mark?.('viewer:init-start')
-    if (!isCornerstoneInitialized()) {
-      const config = renderingConfig()
-      if (config?.rendering?.useCPURendering) initWithoutTextureProbe(config)
-      else csInit(config)
-    }
-    performance.mark?.('viewer:core-init')
-    const cores = navigator.hardwareConcurrency || 2
-    dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
-    metaData.addProvider(prefetchedFrameProvider, 10_000)
-    performance.mark?.('viewer:loader-init')
-  })()
-  return initialised
+/** Initialise Cornerstone3D and the DICOM image loader, once per page load (throws when it cannot). */
+export function initCornerstone(): void {
+  if (initialised) return
+  performance.mark?.('viewer:init-start')
+  if (!isCornerstoneInitialized()) {
+    const config = renderingConfig()
+    if (config?.rendering?.useCPURendering) initWithoutTextureProbe(config)
+    else csInit(config)
+  }
+  performance.mark?.('viewer:core-init')
+  const cores = navigator.hardwareConcurrency || 2
+  dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
+  metaData.addProvider(prefetchedFrameProvider, 10_000)
+  initialised = true
+  performance.mark?.('viewer:loader-init')
 }
 
 /** Register a series' WADO-RS metadata with the loader's metadata provider (one entry per instance). */
