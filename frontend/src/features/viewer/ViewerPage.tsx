@@ -14,7 +14,7 @@ import {
   type ViewerTools,
 } from './cornerstone'
 import MeasurementList from './MeasurementList'
-import { studySeriesOnce } from './prefetch'
+import { studySeriesOnce, takeStudySeriesNow } from './prefetch'
 import { loadSeries } from './seriesStore'
 import SeriesPanel from './SeriesPanel'
 import { LAYOUTS, type Layout } from './layout'
@@ -26,9 +26,16 @@ import './viewer.css'
 type Assignments = (string | null)[]
 
 function useStudySeries(studyUID: string) {
-  const [series, setSeries] = useState<SeriesSummary[] | null>(null)
+  // When the series fetched ahead (prefetch.ts) have arrived already, the page starts with them: its viewports
+  // can ask for their first image in its first render.
+  const [initial] = useState(() => ({ studyUID, series: takeStudySeriesNow(studyUID) }))
+  const [series, setSeries] = useState<SeriesSummary[] | null>(initial.series)
   const [error, setError] = useState<string | null>(null)
+  const started = useRef(false)
   useEffect(() => {
+    const first = !started.current
+    started.current = true
+    if (first && initial.series && initial.studyUID === studyUID) return
     const ctrl = new AbortController()
     setSeries(null)
     setError(null)
@@ -40,8 +47,18 @@ function useStudySeries(studyUID: string) {
         setError(e instanceof Error ? e.message : String(e))
       })
     return () => ctrl.abort()
-  }, [studyUID])
+  }, [studyUID, initial])
   return { series, error }
+}
+
+/** Which series each viewport shows first: the one in the URL, else the first with images; then the next ones. */
+function firstAssignments(series: SeriesSummary[], requestedSeries: string | null): Assignments {
+  const ordered = [...series]
+  const wanted = ordered.findIndex((s) => s.seriesInstanceUID === requestedSeries)
+  if (wanted > 0) ordered.unshift(...ordered.splice(wanted, 1))
+  const next: Assignments = Array(MAX_VIEWPORTS).fill(null)
+  for (let i = 0; i < MAX_VIEWPORTS; i++) next[i] = ordered[i]?.seriesInstanceUID ?? null
+  return next
 }
 
 /**
@@ -133,7 +150,9 @@ export default function ViewerPage() {
   const { ref: pageRef, height } = useFillHeight()
 
   const [layout, setLayout] = useState<Layout>('1x1')
-  const [assigned, setAssigned] = useState<Assignments>(() => Array(MAX_VIEWPORTS).fill(null))
+  const [assigned, setAssigned] = useState<Assignments>(() =>
+    series?.length ? firstAssignments(series, requestedSeries) : Array(MAX_VIEWPORTS).fill(null),
+  )
   const [active, setActive] = useState(0)
   const [tool, setTool] = useState<PrimaryTool>('windowLevel')
   const [fps, setFps] = useState(20)
@@ -143,15 +162,7 @@ export default function ViewerPage() {
   // First series shown: the one in the URL, else the first with images; more viewports get the next ones.
   useEffect(() => {
     if (!series?.length) return
-    setAssigned((prev) => {
-      if (prev.some(Boolean)) return prev
-      const ordered = [...series]
-      const wanted = ordered.findIndex((s) => s.seriesInstanceUID === requestedSeries)
-      if (wanted > 0) ordered.unshift(...ordered.splice(wanted, 1))
-      const next: Assignments = Array(MAX_VIEWPORTS).fill(null)
-      for (let i = 0; i < MAX_VIEWPORTS; i++) next[i] = ordered[i]?.seriesInstanceUID ?? null
-      return next
-    })
+    setAssigned((prev) => (prev.some(Boolean) ? prev : firstAssignments(series, requestedSeries)))
   }, [series, requestedSeries])
 
   // Fetch the metadata of the series about to be shown while Cornerstone starts (it does not need the engine).

@@ -7,14 +7,15 @@ import {
   Enums as csEnums,
   RenderingEngine,
   getRenderingEngine,
+  getWebWorkerManager,
   init as csInit,
   isCornerstoneInitialized,
   metaData,
   type Types,
 } from '@cornerstonejs/core'
-import { init as dicomImageLoaderInit, wadors } from '@cornerstonejs/dicom-image-loader'
+import { internal as loaderInternal, wadors, wadouri } from '@cornerstonejs/dicom-image-loader'
 import type { DicomJson, SeriesImages } from '../../api/dicomweb'
-import { prefetchedFrame } from './prefetch'
+import { prefetchedFrame, startDecodeWorker, takeEarlyDecodeWorker } from './prefetch'
 
 export const RENDERING_ENGINE_ID = 'pacs-viewer'
 export const TOOL_GROUP_ID = 'pacs-viewer-tools'
@@ -149,6 +150,22 @@ function prefetchedFrameProvider(type: string, imageId: string): unknown {
   return frame ? { transferSyntaxUid: frame.transferSyntaxUID, pixelData: frame.pixelData } : undefined
 }
 
+/**
+ * What the image loader's init() does (dicom-image-loader 5.x, init.js: options, the wadors/wadouri loaders and
+ * their metadata providers, the 'dicomImageLoader' worker pool), except that the pool's first worker is the one
+ * prefetch.ts started with the archive requests, already compiled by now. (init() also purges the loader's
+ * caches, which are empty on a page's first initialisation.)
+ */
+function initImageLoader(maxWebWorkers: number): void {
+  const options = { maxWebWorkers }
+  loaderInternal.setOptions(options)
+  wadors.register()
+  wadouri.register()
+  getWebWorkerManager().registerWorker('dicomImageLoader', () => takeEarlyDecodeWorker() ?? startDecodeWorker(), {
+    maxWorkerInstances: maxWebWorkers,
+  })
+}
+
 /** Initialise Cornerstone3D and the DICOM image loader, once per page load (throws when it cannot). */
 export function initCornerstone(): void {
   if (initialised) return
@@ -160,7 +177,7 @@ export function initCornerstone(): void {
   }
   performance.mark?.('viewer:core-init')
   const cores = navigator.hardwareConcurrency || 2
-  dicomImageLoaderInit({ maxWebWorkers: Math.max(1, Math.min(4, cores - 1)) })
+  initImageLoader(Math.max(1, Math.min(4, cores - 1)))
   metaData.addProvider(prefetchedFrameProvider, 10_000)
   initialised = true
   performance.mark?.('viewer:loader-init')

@@ -15,7 +15,10 @@ import { retrieveFrame, type FrameBytes } from '../../api/frames'
 export const importViewerPage = () => import('./ViewerPage')
 
 /** QIDO-RS answers fetched ahead, taken (once, while fresh) by the viewer page that opens the study. */
-const studySeries = new Map<string, { at: number; answer: Promise<SeriesSummary[]> }>()
+const studySeries = new Map<
+  string,
+  { at: number; answer: Promise<SeriesSummary[]>; value?: SeriesSummary[] }
+>()
 const FRESH_MS = 10_000
 /** WADO-RS series metadata, fetched once per series for the life of the page. */
 const seriesMetadata = new Map<string, Promise<SeriesImages>>()
@@ -61,6 +64,29 @@ export function releasePrefetchedFrame(imageId: string): void {
   framesLoaded.add(imageId)
 }
 
+/**
+ * The image loader's decode worker (a module worker: its 200 kB script is fetched and compiled on its own thread,
+ * ~100 ms on a busy machine). Started with the archive requests, it is ready when the first frame is to be
+ * decoded; cornerstone.ts gives it to the loader's worker pool (and starts any further ones with this function).
+ * The path is the loader's own worker module, which Vite bundles (with its codecs) as it does for the loader.
+ */
+export function startDecodeWorker(): Worker {
+  return new Worker(
+    new URL('../../../node_modules/@cornerstonejs/dicom-image-loader/dist/esm/decodeImageFrameWorker.js', import.meta.url),
+    { type: 'module' },
+  )
+}
+
+let earlyDecodeWorker: Worker | null = null
+let decodeWorkerStarted = false
+
+/** The decode worker started ahead, handed over once (null if none was started, or it was taken). */
+export function takeEarlyDecodeWorker(): Worker | null {
+  const w = earlyDecodeWorker
+  earlyDecodeWorker = null
+  return w
+}
+
 /** A series' metadata: the one request for it, shared by whoever asks first (prefetch, page, viewport). */
 export function fetchSeriesMetadata(studyUID: string, seriesUID: string): Promise<SeriesImages> {
   const key = `${studyUID}/${seriesUID}`
@@ -73,6 +99,14 @@ export function fetchSeriesMetadata(studyUID: string, seriesUID: string): Promis
     seriesMetadata.set(key, p)
   }
   return p
+}
+
+/** The prefetched series of a study if they have already arrived (taken once), so a page can start with them. */
+export function takeStudySeriesNow(studyUID: string): SeriesSummary[] | null {
+  const ahead = studySeries.get(studyUID)
+  if (!ahead?.value || performance.now() - ahead.at >= FRESH_MS) return null
+  studySeries.delete(studyUID)
+  return ahead.value
 }
 
 /** The series of a study: the prefetched answer when there is one (used once), else a new QIDO-RS query. */
@@ -91,14 +125,27 @@ export function studySeriesOnce(studyUID: string, signal?: AbortSignal): Promise
 export function prefetchViewer(studyUID: string, seriesUID: string | null = null): void {
   if (!studyUID) return
   mark('prefetch')
+  if (!earlyDecodeWorker && !decodeWorkerStarted) {
+    decodeWorkerStarted = true
+    try {
+      earlyDecodeWorker = startDecodeWorker()
+    } catch {
+      /* the loader starts its own */
+    }
+  }
   void importViewerPage().then(() => mark('chunk-loaded'))
   if (seriesUID) void fetchSeriesMetadata(studyUID, seriesUID).then(prefetchFirstFrame, () => undefined)
   const ahead = studySeries.get(studyUID)
   if (ahead && performance.now() - ahead.at < FRESH_MS) return
   const series = searchSeries(studyUID)
-  studySeries.set(studyUID, { at: performance.now(), answer: series })
+  const entry: { at: number; answer: Promise<SeriesSummary[]>; value?: SeriesSummary[] } = {
+    at: performance.now(),
+    answer: series,
+  }
+  studySeries.set(studyUID, entry)
   series
     .then((list) => {
+      entry.value = list
       mark('series-list')
       const first = list[0]?.seriesInstanceUID
       if (!seriesUID && first) return fetchSeriesMetadata(studyUID, first).then(prefetchFirstFrame)
