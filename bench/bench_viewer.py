@@ -268,7 +268,7 @@ MARK_LABELS = {
     "viewer:first-frame": "first frame's bytes fetched (ahead of Cornerstone)",
     "viewer:chunk-loaded": "viewer chunk downloaded, parsed and run",
     "viewer:core-init": "Cornerstone core initialised",
-    "viewer:loader-init": "image loader initialised (decode worker started)",
+    "viewer:loader-init": "image loader initialised (its decode worker started with the prefetch)",
     "viewer:engine": "rendering engine created",
     "viewer:set-stack": "stack set on the viewport (first image requested)",
     "viewer:tools-loaded": "tools chunk loaded (after the first image)",
