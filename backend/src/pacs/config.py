@@ -85,11 +85,12 @@ class Settings(BaseSettings):
     db_prepare_threshold: int | None = Field(
         default=None,
         description=(
-            "psycopg's prepare_threshold: after this many executions a statement is prepared on the server "
-            "(parsed and planned once per connection). Unset (default): never, which transaction-mode poolers "
-            "without prepared-statement support (pgbouncer < 1.21) require. Set it (e.g. 5) on a direct "
-            "connection or behind a pooler that tracks prepared statements (PgCat prepared_statements = true, "
-            "pgbouncer >= 1.21 max_prepared_statements): about 40% less PostgreSQL CPU per ingested instance."
+            "psycopg's prepare_threshold for the ingest (write) statements: after this many executions a "
+            "statement is prepared on the server (parsed and planned once per connection). Unset (default): "
+            "never, which transaction-mode poolers without prepared-statement support (pgbouncer < 1.21) "
+            "require. Set it (e.g. 5) on a direct connection or behind a pooler that tracks prepared statements "
+            "(PgCat prepared_statements = true, pgbouncer >= 1.21 max_prepared_statements): about 40% less "
+            "PostgreSQL CPU per ingested instance. Reads are never prepared (their plans depend on the values)."
         ),
     )
 

@@ -27,6 +27,7 @@ from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 from pydicom.uid import UID
 from sqlalchemy import Connection, Engine
 
+from pacs.db import prepared_statements
 from pacs.dicom.attributes import instance_record
 from pacs.dicom.json import metadata_json
 from pacs.dicom.uid import is_valid_uid
@@ -156,9 +157,18 @@ def _check_complete(ds: Dataset, ts: str, size: int) -> None:
 
 
 class IngestService:
-    def __init__(self, engine: Engine, store: ObjectStore, *, io_threads: int = 8) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: ObjectStore,
+        *,
+        io_threads: int = 8,
+        prepare_threshold: int | None = None,
+    ) -> None:
         self.engine = engine
         self.store = store
+        #: server-side prepared statements for the index writes (PACS_DB_PREPARE_THRESHOLD; see db.py)
+        self.prepare_threshold = prepare_threshold
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
 
     # -- public API ---------------------------------------------------------------------------------------
@@ -226,7 +236,7 @@ class IngestService:
         unique = list(first.values())
 
         # One connection for the check and the index transaction: a single pool checkout and BEGIN per batch.
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn, prepared_statements(conn, self.prepare_threshold):
             already = existing_sop_instance_uids(conn, list(first))
             todo: list[tuple[_Parsed, IndexItem]] = []
             for p in unique:
@@ -320,7 +330,7 @@ class IngestService:
         with a concurrent batch, retried a few times)."""
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                with self.engine.begin() as conn:
+                with self.engine.begin() as conn, prepared_statements(conn, self.prepare_threshold):
                     new = index_instances(conn, [item for _, item in written])
                 break
             except Exception as exc:
