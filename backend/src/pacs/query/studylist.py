@@ -84,12 +84,14 @@ FEW = 50
 #: SORT_CAP matches that gives way to a walk when it overflows (then so many match that a walk is quick).
 #: Only estimates this large (common words in descriptions, where the trigram statistics are good) walk first.
 SORT_FIRST_BELOW = 50_000
-#: Sort the matches when there are at most this many, else walk: a walk entry costs ~0.4 us (index-only), a sorted match ~4.4 us (heap row), so
-#: sqrt(page x archive x 0.4 / 4.4) ~ 2,200 at a million studies balances the two.
-SORT_CAP = 2500
+#: Sort the matches when there are at most this many, else walk. Measured at a million studies: a walk entry
+#: costs ~1 us (index-only, pattern checked), a sorted match ~4.4 us (its heap row), so sqrt(page x archive /
+#: 4.4) ~ 3,400 balances the two; a little more, because the probe over-estimates matches that cluster in time
+#: (one patient's studies), and a walk that then finds no page costs the walk and the sort.
+SORT_CAP = 4000
 #: Under the default sort (index-only walk) such patterns first walk this many entries (~3 ms): a page found
 #: means many matches; otherwise the hits met estimate the matches (at SORT_CAP matches in a million studies
-#: about 10 hits are expected), which decides between sorting them and walking on.
+#: about 16 hits are expected), which decides between sorting them and walking on.
 PROBE_BUDGET = 4000
 
 _WILDCARD = re.compile(r"[*?]")
