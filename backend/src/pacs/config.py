@@ -89,7 +89,7 @@ class Settings(BaseSettings):
             "statement is prepared on the server (parsed and planned once per connection). Unset (default): "
             "never, which transaction-mode poolers without prepared-statement support (pgbouncer < 1.21) "
             "require. Set it (e.g. 5) on a direct connection or behind a pooler that tracks prepared statements "
-            "(PgCat prepared_statements = true, pgbouncer >= 1.21 max_prepared_statements): about 40% less "
+            "(pgbouncer >= 1.21 with max_prepared_statements, a PgCat release with prepared-statement support): about 40% less "
             "PostgreSQL CPU per ingested instance. Reads are never prepared (their plans depend on the values)."
         ),
     )

@@ -132,7 +132,7 @@ def prepared_statements(conn: Connection, threshold: int | None) -> Iterator[Non
     PostgreSQL's CPU per ingested instance). Reads are never prepared: after five runs PostgreSQL may switch a
     prepared statement to a generic plan, and a study-list or QIDO plan depends on the values (a text pattern,
     a date range), so a generic one can be many times slower. Only where the connection keeps prepared
-    statements: a direct one, PgCat with ``prepared_statements``, pgbouncer >= 1.21 with
+    statements: a direct one, a PgCat release with prepared-statement support, pgbouncer >= 1.21 with
     ``max_prepared_statements``; not pgbouncer 1.18 in transaction mode. psycopg forgets (DEALLOCATE ALL) a
     connection's prepared statements after a ROLLBACK, which ends every read on a pooled connection, so the
     gain is for runs of ingest (a modality sending a study, a migration), not for a connection that
