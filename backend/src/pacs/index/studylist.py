@@ -115,13 +115,28 @@ def page(
     matched: int | None = None
     walked_n: int | None = None
     if plan is Plan.SORT:
+        # The matches are collected as sort keys only (with the id), so that when the filter's columns are in
+        # the default sort's covering index the collection is an index-only scan (no heap page per entry
+        # looked at: a month of studies with no match used to cost ~55 ms of heap reads); the rows are read
+        # for the page alone.
         labelled = [c.label(f"_k{i}") for i, c in enumerate(key_cols)]
-        inner = select(*(studies.c[n] for n in ROW_COLUMNS), *labelled).where(*where, *keyset)
+        inner = select(*labelled).where(*where, *keyset)
         if cap is not None:
             inner = inner.limit(cap + 1)
         m = inner.cte("matches").prefix_with("MATERIALIZED")
         mkeys = [m.c[f"_k{i}"] for i in range(len(key_cols))]
-        stmt = select(m, func.count().over().label("_matched")).order_by(*ordered(mkeys)).limit(limit + 1)
+        top = (
+            select(*mkeys, func.count().over().label("_matched"))
+            .order_by(*ordered(mkeys))
+            .limit(limit + 1)
+            .subquery("top")
+        )
+        tkeys = [top.c[f"_k{i}"] for i in range(len(key_cols))]
+        stmt = (
+            select(*(studies.c[n] for n in ROW_COLUMNS), *tkeys, top.c._matched)
+            .join(top, studies.c.id == tkeys[-1])
+            .order_by(*ordered(tkeys))
+        )
     elif plan is Plan.BUDGET:
         # The LIMIT inside keeps the filter out of the walk: at most ``budget`` index entries are read.
         # Conditions on the sort's leading column (a StudyDate range under the date sort) stay inside: they
