@@ -43,6 +43,14 @@ class StudyMismatchError(PacsError):
     error = "study_mismatch"
 
 
+class InstanceMismatchError(PacsError):
+    """A C-STORE whose data set is not the instance its command names (Affected SOP Class / Instance UID)."""
+
+    http_status = 409
+    dicom_status = 0xA900  # Data Set does not match SOP Class
+    error = "instance_mismatch"
+
+
 class NotFoundError(PacsError):
     http_status = 404
     dicom_status = 0xA701

@@ -377,6 +377,11 @@ def test_bad_stores_get_their_status_and_nothing_stored_is_lost(archive: Archive
         status = _send_raw(assoc, CTImageStorage, generate_uid(), garbage)
         assert status == 0xA900 or 0xC000 <= status <= 0xCFFF
 
+        # a data set that is not the instance the command names (Affected SOP Instance UID): 0xA900, not stored
+        other = ct_dataset(study_uid=study, instance_number=4)
+        claimed = generate_uid()
+        assert _send_raw(assoc, CTImageStorage, claimed, dataset_bytes(to_bytes(other))) == 0xA900
+
         # the association still works, and so does the archive
         after = ct_dataset(study_uid=study, instance_number=2)
         assert int(assoc.send_c_store(after).Status) == 0x0000

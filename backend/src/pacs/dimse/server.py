@@ -15,12 +15,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import partial
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 
 import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE, AllStoragePresentationContexts, _config, build_context, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -281,7 +282,10 @@ class DimseServer:
             log.warning("C-STORE from %s refused (0xC000): cannot read the data set: %s", _peer(event), exc)
             return CANNOT_UNDERSTAND
         try:
-            outcome = self.services.ingest.store_one(data)
+            req = cast(C_STORE, event.request)
+            outcome = self.services.ingest.store_one(
+                data, expected_instance=(str(req.AffectedSOPClassUID), str(req.AffectedSOPInstanceUID))
+            )
         except Exception:  # ingest reports bad instances as outcomes; this is the archive failing
             log.exception("C-STORE from %s: ingest failed", _peer(event))
             return OUT_OF_RESOURCES

@@ -31,7 +31,13 @@ from pacs.db import prepared_statements
 from pacs.dicom.attributes import instance_record
 from pacs.dicom.json import metadata_json
 from pacs.dicom.uid import is_valid_uid
-from pacs.exceptions import InvalidDicomError, MissingAttributeError, PacsError, StudyMismatchError
+from pacs.exceptions import (
+    InstanceMismatchError,
+    InvalidDicomError,
+    MissingAttributeError,
+    PacsError,
+    StudyMismatchError,
+)
 from pacs.index.writes import IndexItem, existing_sop_instance_uids, index_instances
 from pacs.storage import ObjectStore
 
@@ -172,10 +178,24 @@ class IngestService:
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
 
     # -- public API ---------------------------------------------------------------------------------------
-    def store_one(self, data: bytes, *, expected_study: str | None = None) -> StoreOutcome:
-        return self.store_many([data], expected_study=expected_study)[0]
+    def store_one(
+        self,
+        data: bytes,
+        *,
+        expected_study: str | None = None,
+        expected_instance: tuple[str, str] | None = None,
+    ) -> StoreOutcome:
+        """Store one instance. ``expected_instance``: (SOP Class UID, SOP Instance UID) its data set must carry
+        (a C-STORE's Affected SOP Class / Instance UID, PS3.7 9.1.1)."""
+        return self.store_many([data], expected_study=expected_study, expected_instance=expected_instance)[0]
 
-    def store_many(self, blobs: list[bytes], *, expected_study: str | None = None) -> list[StoreOutcome]:
+    def store_many(
+        self,
+        blobs: list[bytes],
+        *,
+        expected_study: str | None = None,
+        expected_instance: tuple[str, str] | None = None,
+    ) -> list[StoreOutcome]:
         """Store a batch; one outcome per blob, in order. Never raises for a bad instance."""
         outcomes = [StoreOutcome() for _ in blobs]
         parsed: list[_Parsed] = []
@@ -187,6 +207,11 @@ class IngestService:
                 out.sop_instance_uid = str(ds.SOPInstanceUID)
                 out.study_instance_uid = str(ds.StudyInstanceUID)
                 out.series_instance_uid = str(ds.SeriesInstanceUID)
+                if expected_instance and (out.sop_class_uid, out.sop_instance_uid) != expected_instance:
+                    raise InstanceMismatchError(
+                        f"the data set is SOP Instance {out.sop_instance_uid} of class {out.sop_class_uid}, not the "
+                        f"command's Affected SOP Instance {expected_instance[1]} of class {expected_instance[0]}"
+                    )
                 if expected_study and out.study_instance_uid != expected_study:
                     raise StudyMismatchError(
                         f"StudyInstanceUID {out.study_instance_uid} does not match the request's study "
