@@ -12,7 +12,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from pacs import lifecycle
+from pacs import lifecycle, malloc
 from pacs.config import get_settings
 
 app = typer.Typer(
@@ -87,6 +87,7 @@ def serve(
     from pacs.services import Services
 
     _logging()
+    malloc.tune()  # large DICOM buffers stay in the heap (see pacs.malloc)
     settings = get_settings()
     if migrate_first:
         run_migrations()
