@@ -68,8 +68,6 @@ class SearchSpec:
     offset: int = 0
     #: Keyset paging: only matches after this index id (every level is returned in id order).
     after_id: int | None = None
-    #: Restrict to one parent (nested QIDO URLs): ``{"StudyInstanceUID": ..., "SeriesInstanceUID": ...}``.
-    include_attrs: bool = False
 
 
 _PATIENT_FIELDS = {
