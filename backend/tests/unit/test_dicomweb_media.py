@@ -6,7 +6,12 @@ import pytest
 
 from pacs.dicomweb.media import MultipartCollector, multipart_body, negotiate_json, parse_accept
 from pacs.dicomweb.stow import store_response
-from pacs.exceptions import NotAcceptableError, PayloadTooLargeError, UnsupportedMediaTypeError
+from pacs.exceptions import (
+    BadRequestError,
+    NotAcceptableError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from pacs.ingest import StoreOutcome
 
 
@@ -28,6 +33,27 @@ def test_multipart_roundtrip_in_small_chunks():
     for i in range(0, len(body), 7):
         col.feed(body[i : i + 7])
     assert [p[1] for p in col.finish()] == [b"A" * 100, b"\r\n--x"]
+
+
+def test_multipart_parts_keep_bytes_and_content_types():
+    # Data holding prefixes of the delimiter ("\r\n--b0un") makes the parser hand part of it back from its
+    # look-behind buffer: the part must still come out byte for byte.
+    boundary = "b0und"
+    first = b"\x00" * 50 + b"\r\n--b0un" + b"\xff" * 50 + b"\r\n-" + b"tail"
+    second = bytes(range(256)) * 3
+    body = b"".join(
+        multipart_body([("application/dicom", first), ("application/octet-stream", second)], boundary)
+    )
+    col = MultipartCollector(f'multipart/related; type="application/dicom"; boundary={boundary}', len(body))
+    col.feed(body)
+    assert col.finish() == [("application/dicom", first), ("application/octet-stream", second)]
+
+
+def test_multipart_malformed_body_is_a_bad_request():
+    col = MultipartCollector('multipart/related; type="application/dicom"; boundary=x', 1000)
+    col.feed(b"--x\r\nContent-Type application/dicom\r\n\r\nAAAA")
+    with pytest.raises(BadRequestError):
+        col.finish()
 
 
 def test_multipart_limits_and_types():

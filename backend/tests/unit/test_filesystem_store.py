@@ -16,7 +16,7 @@ def test_put_get_delete_round_trip(tmp_path: Path) -> None:
     store.put(key, b"DICM bytes")
     assert store.get(key) == b"DICM bytes"
     assert (tmp_path / "store" / key).read_bytes() == b"DICM bytes"
-    assert not list((tmp_path / "store").rglob("*.tmp"))  # the temporary file was renamed into place
+    assert not list((tmp_path / "store").rglob("*.tmp"))
     store.delete(key)
     with pytest.raises(ObjectNotFoundError):
         store.get(key)
@@ -38,3 +38,21 @@ def test_a_root_that_is_a_prefix_of_a_sibling_is_not_fooled(tmp_path: Path) -> N
     with pytest.raises(ValueError):
         store.put("../store-evil/x.dcm", b"x")
     assert not (tmp_path / "store-evil").exists()
+
+
+def test_an_existing_key_is_replaced_whole(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path / "store")
+    store.put("a/b.dcm", b"old bytes")
+    store.put("a/b.dcm", b"new")
+    assert store.get("a/b.dcm") == b"new"
+    assert sorted(p.name for p in (tmp_path / "store" / "a").iterdir()) == ["b.dcm"]  # no temporary file left
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    store = FileSystemStore(tmp_path / "store")
+    with pytest.raises(TypeError):
+        store.put("a/b/c.dcm", object())  # type: ignore[arg-type]  # not a buffer: fails after the open
+    assert not (tmp_path / "store" / "a" / "b" / "c.dcm").exists()
+    assert not list((tmp_path / "store").rglob("*.tmp"))
+    store.put("a/b/c.dcm", b"x")  # the key is still free
+    assert store.get("a/b/c.dcm") == b"x"

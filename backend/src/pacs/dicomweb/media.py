@@ -124,7 +124,13 @@ def multipart_body(parts: Iterable[tuple[str, bytes]], boundary: str) -> Iterato
 
 
 class MultipartCollector:
-    """Streaming multipart/related parser (python-multipart) that keeps each part's bytes and content type."""
+    """multipart/related body (RFC 2387) -> ``(content type, bytes)`` per part, parsed by python-multipart.
+
+    The body is gathered first (its size checked as it arrives) and parsed in one pass: the parser then reports
+    each part's data as offsets into the body, and a part is one slice of it. Feeding the parser chunk by chunk
+    and growing a buffer per part copied every byte three times or more; in STOW-RS batches of 10 CT slices
+    from 4 clients that was half of the process's GIL time (py-spy).
+    """
 
     def __init__(self, content_type: str, max_bytes: int) -> None:
         mt = parse_media_type(content_type)
@@ -140,40 +146,10 @@ class MultipartCollector:
         boundary = mt.params.get("boundary")
         if not boundary:
             raise BadRequestError("the multipart/related Content-Type has no boundary parameter")
+        self.boundary = boundary
         self.max_bytes = max_bytes
         self.received = 0
-        self.parts: list[tuple[str, bytes]] = []
-        self._buf = bytearray()
-        self._headers: dict[str, str] = {}
-        self._hname = bytearray()
-        self._hvalue = bytearray()
-        self._parser = MultipartParser(
-            boundary,
-            callbacks={
-                "on_part_begin": self._begin,
-                "on_part_data": self._data,
-                "on_part_end": self._end,
-                "on_header_field": lambda d, s, e: self._hname.extend(d[s:e]),
-                "on_header_value": lambda d, s, e: self._hvalue.extend(d[s:e]),
-                "on_header_end": self._header_end,
-            },
-        )
-
-    def _begin(self) -> None:
-        self._buf = bytearray()
-        self._headers = {}
-
-    def _data(self, data: bytes, start: int, end: int) -> None:
-        self._buf.extend(data[start:end])
-
-    def _header_end(self) -> None:
-        self._headers[self._hname.decode("latin-1").strip().lower()] = self._hvalue.decode("latin-1").strip()
-        self._hname = bytearray()
-        self._hvalue = bytearray()
-
-    def _end(self) -> None:
-        self.parts.append((self._headers.get("content-type", ""), bytes(self._buf)))
-        self._buf = bytearray()
+        self._chunks: list[bytes] = []
 
     def feed(self, chunk: bytes) -> None:
         self.received += len(chunk)
@@ -182,14 +158,63 @@ class MultipartCollector:
                 f"request body exceeds {self.max_bytes} bytes (PACS_MAX_REQUEST_BYTES); send fewer instances "
                 "per request"
             )
-        try:
-            self._parser.write(chunk)
-        except Exception as exc:
-            raise BadRequestError(f"malformed multipart/related body: {exc}") from exc
+        if chunk:
+            self._chunks.append(chunk)
 
     def finish(self) -> list[tuple[str, bytes]]:
-        try:
-            self._parser.finalize()
-        except Exception as exc:
-            raise BadRequestError(f"malformed multipart/related body: {exc}") from exc
-        return self.parts
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks = []
+        return _split_multipart(body, self.boundary)
+
+
+def _split_multipart(body: bytes, boundary: str) -> list[tuple[str, bytes]]:
+    parts: list[tuple[str, bytes]] = []
+    headers: dict[str, str] = {}
+    hname = bytearray()
+    hvalue = bytearray()
+    # A part's data as pieces: (start, end) offsets into ``body``, or bytes the parser handed from its own
+    # look-behind buffer (a boundary prefix that turned out to be data).
+    pieces: list[tuple[int, int] | bytes] = []
+
+    def begin() -> None:
+        headers.clear()
+        pieces.clear()
+
+    def data(buf: bytes, start: int, end: int) -> None:
+        if buf is body:
+            if pieces and isinstance(last := pieces[-1], tuple) and last[1] == start:
+                pieces[-1] = (last[0], end)
+            else:
+                pieces.append((start, end))
+        else:
+            pieces.append(bytes(buf[start:end]))
+
+    def header_end() -> None:
+        headers[hname.decode("latin-1").strip().lower()] = hvalue.decode("latin-1").strip()
+        hname.clear()
+        hvalue.clear()
+
+    def end() -> None:
+        if len(pieces) == 1 and isinstance(piece := pieces[0], tuple):
+            value = body[piece[0] : piece[1]]
+        else:
+            value = b"".join(body[p[0] : p[1]] if isinstance(p, tuple) else p for p in pieces)
+        parts.append((headers.get("content-type", ""), value))
+
+    parser = MultipartParser(
+        boundary,
+        callbacks={
+            "on_part_begin": begin,
+            "on_part_data": data,
+            "on_part_end": end,
+            "on_header_field": lambda d, s, e: hname.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: hvalue.extend(d[s:e]),
+            "on_header_end": header_end,
+        },
+    )
+    try:
+        parser.write(body)
+        parser.finalize()
+    except Exception as exc:
+        raise BadRequestError(f"malformed multipart/related body: {exc}") from exc
+    return parts

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Connection, Text, bindparam, select, text
+from sqlalchemy import ARRAY, BigInteger, Connection, Text, bindparam, text
 
 from pacs.dicom.attributes import InstanceRecord
 from pacs.index.tables import instances, patients, series, studies
@@ -31,13 +31,16 @@ class IndexItem:
     metadata: dict[str, Any]
 
 
+#: One statement text whatever the number of UIDs (an ``IN`` list is compiled anew for every length).
+_EXISTING = text("SELECT sop_instance_uid FROM instances WHERE sop_instance_uid = ANY(:uids)").bindparams(
+    bindparam("uids", type_=_TEXT_ARRAY)
+)
+
+
 def existing_sop_instance_uids(conn: Connection, uids: list[str]) -> set[str]:
     if not uids:
         return set()
-    rows = conn.execute(
-        select(instances.c.sop_instance_uid).where(instances.c.sop_instance_uid.in_(uids))
-    ).scalars()
-    return set(rows)
+    return set(conn.execute(_EXISTING, {"uids": uids}).scalars())
 
 
 def _ordered_rows(param: str, table: str) -> str:

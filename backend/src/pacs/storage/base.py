@@ -17,7 +17,11 @@ class ObjectStore(Protocol):
     url: str
 
     def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` durably under ``key`` (visible only once complete)."""
+        """Store ``data`` durably under ``key``: on return the bytes are on stable storage.
+
+        Replacing an existing key is atomic (readers see the old or the new bytes). A new key may be readable
+        while it is being written: callers publish a key (ingest indexes it) only after ``put`` returns.
+        """
 
     def get(self, key: str) -> bytes:
         """Return the bytes under ``key``; raise :class:`ObjectNotFoundError` if absent."""

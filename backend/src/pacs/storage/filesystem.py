@@ -27,20 +27,53 @@ class FileSystemStore:
         return Path(path)
 
     def put(self, key: str, data: bytes) -> None:
+        """Write, ``fdatasync``, then ``fsync`` the directory (and any directory created on the way).
+
+        A new key is written in place (ingest's keys are always new: nothing refers to one before it is
+        indexed, and a crash can leave only an unreferenced file, as a temporary file would). That is one
+        journal commit less than a temporary file and a rename: ~0.9 instead of 1.1-2.3 ms per 513 kB file
+        here. An existing key is replaced through a temporary file and ``rename``, atomically.
+        """
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._ensure_dir(path.parent)
         try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            target = None
+        except FileExistsError:
+            target = path
+            path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            path.unlink(missing_ok=True)  # no partial file left behind (disk full, I/O error)
+            raise
+        if target is not None:
+            os.replace(path, target)
+        self._fsync_dir(path.parent)
+
+    def _ensure_dir(self, directory: Path) -> None:
+        """Create ``directory`` (and missing parents below the root), each made durable in its parent."""
+        if directory.is_dir():
+            return
+        if directory.parent != self.root and not directory.parent.is_dir():
+            self._ensure_dir(directory.parent)
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            return  # a concurrent put made it
+        self._fsync_dir(directory.parent)
+
+    @staticmethod
+    def _fsync_dir(directory: Path) -> None:
+        dfd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
