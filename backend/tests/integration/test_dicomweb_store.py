@@ -176,3 +176,18 @@ def test_concurrent_stores_into_one_study_keep_counts_right(live_server, clean_d
     [s] = client.search_for_studies(search_filters={"StudyInstanceUID": study})
     assert s["00201206"]["Value"] == [4]
     assert s["00201208"]["Value"] == [20]
+
+
+def test_retrieve_urls_follow_the_host_the_client_used(live_server, clean_db):
+    """The base URL is kept per origin, not once per process: each client gets URLs for the host it called."""
+    for host in ("pacs-a.example:8000", "pacs-b.example", "pacs-a.example:8000"):
+        body, ctype = multipart([ct_bytes(study_uid=generate_uid())])
+        with live_server.client() as c:
+            r = c.post(
+                "/dicom-web/studies",
+                content=body,
+                headers={"Content-Type": ctype, "Accept": "application/dicom+json", "Host": host},
+            )
+        assert r.status_code == 200, r.text
+        url = r.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
+        assert url.startswith(f"http://{host}/dicom-web/studies/"), url
