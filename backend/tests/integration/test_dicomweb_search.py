@@ -100,6 +100,14 @@ def test_date_ranges_and_uid_lists(live_server, archive):
     assert _mrns(_q(live_server, StudyDate="20240115").json()) == ["MRN-2", "MRN-5"]
     uids = f"{archive['MRN-1']}\\{archive['MRN-4']}"
     assert _mrns(_q(live_server, StudyInstanceUID=uids).json()) == ["MRN-1", "MRN-4"]
+    # PS3.18 writes the list comma-separated; dicomweb-client sends a list that way too
+    commas = f"{archive['MRN-1']},{archive['MRN-4']},{archive['MRN-6']}"
+    assert _mrns(_q(live_server, StudyInstanceUID=commas).json()) == ["MRN-1", "MRN-4", "MRN-6"]
+    client = DICOMwebClient(live_server.dicomweb)
+    found = client.search_for_studies(
+        search_filters={"StudyInstanceUID": [archive["MRN-2"], archive["MRN-3"]]}
+    )
+    assert _mrns(found) == ["MRN-2", "MRN-3"]
     assert _mrns(_q(live_server, ModalitiesInStudy="CT", StudyDate="20240115").json()) == ["MRN-5"]
 
 

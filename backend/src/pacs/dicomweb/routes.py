@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydicom.datadict import dictionary_VR
 from starlette.concurrency import run_in_threadpool
 
 from pacs.dicomweb import media
@@ -165,6 +166,10 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
                 f"query parameter {name!r} is neither a DICOM attribute (keyword or tag) nor one of "
                 f"{sorted(_RESERVED)}"
             )
+        if "," in value and dictionary_VR(kw) == "UI":
+            # List of UID matching: PS3.18 8.3.4.1 writes the list comma-separated (a comma is never part of a
+            # UID); the query engine takes DICOM's backslash, as repeated keys also become here.
+            value = value.replace(",", "\\")
         keys[kw] = f"{keys[kw]}\\{value}" if kw in keys else value
         include.add(tag_hex(kw))
     for kw, value in fixed.items():
