@@ -14,7 +14,15 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from tests.dicomfactory import bundled_with_new_uid, ct_bytes, multipart
 
-FILES = ["CT_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_rle_2frame.dcm", "MR_small_implicit.dcm"]
+FILES = [
+    "CT_small.dcm",
+    "MR_small_RLE.dcm",
+    "JPEG2000.dcm",
+    "SC_rgb_rle_2frame.dcm",
+    "MR_small_implicit.dcm",
+    "SC_rgb_jpeg_dcmtk.dcm",  # JPEG baseline
+    "ExplVR_BigEnd.dcm",  # explicit VR big endian
+]
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +162,39 @@ def test_frames_native_and_compressed(live_server, stored):
         assert len(parts) == 2 and "1.2.840.10008.1.2.5" in parts[0][0]
         assert c.get(_path(rle) + "/frames/3").status_code == 404
         assert c.get(_path(rle) + "/frames/0,x").status_code == 400
+
+
+def test_frames_in_a_compressed_media_type_only_as_stored(live_server, stored):
+    """PS3.18 8.7.3.5: a compressed frame media type is answered when it is the stored one; no transcoding to
+    another compressed syntax, so asking only for that is 406, and a lower-q fallback is honoured."""
+    _, jpeg = stored["SC_rgb_jpeg_dcmtk.dcm"]
+    _, rle = stored["MR_small_RLE.dcm"]
+    with live_server.client() as c:
+        r = c.get(_path(jpeg) + "/frames/1", headers={"Accept": 'multipart/related; type="image/jpeg"'})
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith('multipart/related; type="image/jpeg"')
+        [(ctype, body)] = _parts(r)
+        assert ctype.startswith("image/jpeg") and body[:2] == b"\xff\xd8"  # the JPEG bitstream as stored
+        for accept in ('multipart/related; type="image/jp2"', 'multipart/related; type="image/jpeg"'):
+            path = _path(jpeg) if "jp2" in accept else _path(rle)
+            r = c.get(path + "/frames/1", headers={"Accept": accept})
+            assert r.status_code == 406, (accept, r.status_code)
+            assert "octet-stream" in r.json()["detail"]
+        both = 'multipart/related; type="image/jp2", multipart/related; type="application/octet-stream";q=0.5'
+        r = c.get(_path(jpeg) + "/frames/1", headers={"Accept": both})
+        assert r.status_code == 200
+        [(ctype, body)] = _parts(r)
+        assert ctype.startswith("application/octet-stream") and len(body) == jpeg.Rows * jpeg.Columns * 3
+
+
+def test_frames_of_a_big_endian_instance_are_little_endian(live_server, stored):
+    _, ds = stored["ExplVR_BigEnd.dcm"]
+    client = DICOMwebClient(live_server.dicomweb)
+    [frame] = client.retrieve_instance_frames(
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID, [1]
+    )
+    expected = ds.pixel_array.astype(ds.pixel_array.dtype.newbyteorder("<")).tobytes()
+    assert frame == expected and frame != bytes(ds.PixelData)
 
 
 @pytest.mark.parametrize("accept,fmt", [("image/jpeg", "JPEG"), ("image/png", "PNG")])

@@ -349,29 +349,45 @@ def _one(request: Request, study: str, series: str, sop: str) -> InstanceRef:
     return _services(request).retrieve.locate(study, series, sop)[0]
 
 
+def _frame_media(
+    ranges: list[media.MediaRange], stored_ts: str, accept: str | None
+) -> tuple[str | None, str]:
+    """(transfer syntax wanted, part media type) for a frames request (PS3.18 8.7.3.5, Table 8.7.3-5).
+
+    ``application/octet-stream`` asks for uncompressed pixels (or, with ``transfer-syntax=*``, the frames as
+    stored); a compressed media type is answered only when it is the stored one (``image/jpeg`` for a JPEG
+    baseline instance, ...), as the archive does not transcode to other compressed syntaxes. An empty part
+    type means "the stored syntax's own media type". Nothing acceptable: 406.
+    """
+    native = _FRAME_MEDIA.get(stored_ts)  # None: stored uncompressed
+    for r in ranges:
+        if r.type in ("*/*", "multipart/*"):
+            return "*", ""
+        if r.type != "multipart/related":
+            continue
+        rel = r.related_type or "application/octet-stream"
+        if rel == "application/octet-stream":
+            return r.transfer_syntax, rel
+        if rel == "*/*":
+            return r.transfer_syntax or "*", ""
+        same_type = native is not None and (rel == native or rel == native.split("/")[0] + "/*")
+        if same_type and r.transfer_syntax in (None, "*", stored_ts):
+            return "*", ""
+    offers = 'multipart/related; type="application/octet-stream"'
+    if native:
+        offers += f' or multipart/related; type="{native}"'
+    raise NotAcceptableError(
+        f"cannot answer {accept!r} for these frames (stored as {stored_ts}); use {offers}"
+    )
+
+
 @router.get("/studies/{study}/series/{series}/instances/{sop}/frames/{frames}", summary="WADO-RS: frames")
 def retrieve_frames(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
     numbers = _frame_numbers(frames)
     accept = request.query_params.get("accept") or request.headers.get("accept")
-    wanted: str | None = None
-    part_type = "application/octet-stream"
-    for r in media.parse_accept(accept):
-        if r.type in ("*/*", "multipart/*"):
-            wanted, part_type = "*", ""
-            break
-        if r.type == "multipart/related":
-            rel = r.related_type or "application/octet-stream"
-            if rel == "application/octet-stream":
-                wanted, part_type = r.transfer_syntax, rel
-                break
-            if rel == "*/*" or rel.startswith("image/") or rel.startswith("video/"):
-                wanted, part_type = r.transfer_syntax or "*", ""
-                break
-    else:
-        raise NotAcceptableError(
-            f'cannot answer {accept!r}; use multipart/related; type="application/octet-stream"'
-        )
+    ranges = media.parse_accept(accept)
     ref = _one(request, study, series, sop)
+    wanted, part_type = _frame_media(ranges, ref.transfer_syntax_uid, accept)
     data, ts = _services(request).retrieve.frames(ref, numbers, wanted)
     ctype = part_type or _FRAME_MEDIA.get(ts, "application/octet-stream")
     boundary = media.new_boundary()

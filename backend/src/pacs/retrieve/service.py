@@ -126,11 +126,12 @@ class RetrieveService:
             return [frames[n - 1] for n in numbers], str(ts)
         if wanted not in (None, "*", EXPLICIT_LE, str(ts)):
             raise NotAcceptableError(f"frames are available as {ts} or {EXPLICIT_LE}, not {wanted}")
-        if ts.is_compressed:
+        if ts.is_compressed or not ts.is_little_endian:  # big endian: swap to little-endian pixels
             try:
                 arr = ds.pixel_array
             except Exception as exc:
                 raise NotAcceptableError(f"cannot decode the pixel data ({ts}): {exc}") from exc
+            arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)  # Explicit VR Little Endian's bytes
             if nframes == 1:
                 return [arr.tobytes()], EXPLICIT_LE
             return [arr[n - 1].tobytes() for n in numbers], EXPLICIT_LE
