@@ -109,6 +109,7 @@ def test_date_ranges_and_uid_lists(live_server, archive):
     )
     assert _mrns(found) == ["MRN-2", "MRN-3"]
     assert _mrns(_q(live_server, ModalitiesInStudy="CT", StudyDate="20240115").json()) == ["MRN-5"]
+    assert _mrns(_q(live_server, ModalitiesInStudy="US,MR").json()) == ["MRN-2", "MRN-4", "MRN-6"]
 
 
 def test_includefield_limit_offset(live_server, archive):

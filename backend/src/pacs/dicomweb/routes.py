@@ -23,6 +23,8 @@ from pacs.services import Services
 router = APIRouter(tags=["dicomweb"])
 
 DICOM_JSON = "application/dicom+json"
+#: VRs whose values cannot hold a comma: there a comma separates the values of a list
+_LIST_VRS = ("UI", "CS")
 _RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "accept", "charset"}
 #: WADO-RS answers up to this size are sent whole (Content-Length), larger ones stream.
 BUFFERED_RESPONSE_BYTES = 64 * 1024 * 1024
@@ -166,9 +168,10 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
                 f"query parameter {name!r} is neither a DICOM attribute (keyword or tag) nor one of "
                 f"{sorted(_RESERVED)}"
             )
-        if "," in value and dictionary_VR(kw) == "UI":
-            # List of UID matching: PS3.18 8.3.4.1 writes the list comma-separated (a comma is never part of a
-            # UID); the query engine takes DICOM's backslash, as repeated keys also become here.
+        if "," in value and dictionary_VR(kw) in _LIST_VRS:
+            # A list of values: PS3.18 8.3.4.1 writes a UID list comma-separated, and clients such as
+            # dicomweb-client send every list that way (ModalitiesInStudy=CT,MR). A comma is never part of a UID
+            # or CS value; the query engine takes DICOM's backslash, as repeated keys also become here.
             value = value.replace(",", "\\")
         keys[kw] = f"{keys[kw]}\\{value}" if kw in keys else value
         include.add(tag_hex(kw))
