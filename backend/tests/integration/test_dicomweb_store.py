@@ -191,3 +191,16 @@ def test_retrieve_urls_follow_the_host_the_client_used(live_server, clean_db):
         assert r.status_code == 200, r.text
         url = r.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
         assert url.startswith(f"http://{host}/dicom-web/studies/"), url
+
+
+def test_an_accept_the_response_cannot_meet_is_406_before_anything_is_stored(live_server, clean_db):
+    study = generate_uid()
+    body, ctype = multipart([ct_bytes(study_uid=study)])
+    with live_server.client() as c:
+        r = c.post(
+            "/dicom-web/studies",
+            content=body,
+            headers={"Content-Type": ctype, "Accept": "application/dicom+xml"},
+        )
+        assert r.status_code == 406 and r.json()["error"] == "not_acceptable"
+        assert c.get("/dicom-web/studies", params={"StudyInstanceUID": study}).json() == []

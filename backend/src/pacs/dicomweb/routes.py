@@ -64,6 +64,8 @@ _BASE_URLS: dict[tuple[object, ...], str] = {}
 
 async def _stow(request: Request, study: str | None) -> Response:
     services = _services(request)
+    # The response is DICOM JSON (XML is not offered): refuse an Accept it cannot meet before storing anything.
+    media.negotiate_json(request.headers.get("accept"))
     collector = media.MultipartCollector(
         request.headers.get("content-type", ""), services.settings.max_request_bytes
     )
