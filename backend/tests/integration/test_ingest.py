@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import text
@@ -172,3 +174,58 @@ def test_prepared_statements_when_the_connection_can_keep_them(database_url, tmp
             eng.dispose()
     with create_db_engine(make_settings(database_url, tmp_path)).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM instances")).scalar_one() == 6  # 3 per engine
+
+
+def test_concurrent_callers_share_one_index_transaction(engine, tmp_path, monkeypatch):
+    """Group commit: callers arriving while an index transaction runs are indexed together in the next one,
+    each gets its own outcome, and the same instance sent by two of them is indexed once, its bytes kept once."""
+    import threading
+
+    import pacs.ingest.service as service
+
+    store = FileSystemStore(tmp_path / "s")
+    svc = IngestService(engine, store)
+    real = service.index_instances
+    first_running = threading.Event()
+    release = threading.Event()
+    calls: list[int] = []
+
+    def held_first(conn, items):
+        calls.append(len(items))
+        if len(calls) == 1:  # the leader's transaction waits until the others have queued
+            first_running.set()
+            assert release.wait(10)
+        return real(conn, items)
+
+    monkeypatch.setattr(service, "index_instances", held_first)
+    study, series = generate_uid(), generate_uid()
+    shared = ct_bytes(study_uid=study, series_uid=series, instance_number=99)
+    blobs = [ct_bytes(study_uid=study, series_uid=series, instance_number=i) for i in range(5)] + [
+        shared,
+        shared,
+    ]
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        results[i] = svc.store_one(blobs[i])
+
+    leader = threading.Thread(target=call, args=(0,))
+    leader.start()
+    assert first_running.wait(10)
+    others = [threading.Thread(target=call, args=(i,)) for i in range(1, len(blobs))]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(svc._queue) < len(others) and time.monotonic() < deadline:  # all queued behind the leader
+        time.sleep(0.01)
+    release.set()
+    for t in [leader, *others]:
+        t.join(10)
+
+    assert svc.index_transactions == 2 and calls == [1, len(blobs) - 2]  # 6 callers, 5 distinct instances
+    assert all(results[i].ok and results[i].new for i in range(5))
+    assert results[5].ok and results[6].ok and [results[5].new, results[6].new].count(True) == 1
+    assert _counts(engine) == (1, 1, 1, 6)
+    assert len(_files(store.root)) == 6  # no second copy of the shared instance
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT number_of_instances FROM studies")).scalar_one() == 6

@@ -5,10 +5,11 @@
 - Atomic: bytes go to a fresh key first; the index rows of a batch are written in one transaction, so a failure
   leaves no half-indexed instance visible and no orphan rows (the fresh bytes are deleted again).
 - Idempotent: an SOP Instance UID that is already indexed is reported as stored and not written twice.
-- Batched: a STOW-RS request with many instances costs a fixed number of database round trips.
+- Batched: a STOW-RS request with many instances costs a fixed number of database round trips, and callers
+  that arrive while an index transaction runs share the next one (group commit, ``_group_write``).
 
-The ingest call is its own unit of work (one STOW-RS request, one C-STORE, one seeding batch): it commits
-because success may only be reported once the index is committed.
+The ingest call is its own unit of work (one STOW-RS request, one C-STORE, one seeding batch): it returns once
+the index holding its instances is committed, because success may only be reported then.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from __future__ import annotations
 import logging
 import random
 import secrets
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from io import BytesIO
 
 import pydicom
@@ -77,6 +79,18 @@ class _Parsed:
     data: bytes
     ds: Dataset
     transfer_syntax_uid: str
+
+
+@dataclass
+class _Pending:
+    """One caller's instances waiting for a group commit (see :meth:`IngestService._group_write`)."""
+
+    todo: list[tuple[_Parsed, IndexItem]]
+    outcomes: list[StoreOutcome]
+    puts: list[Future[Exception | None]]
+    done: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # handed the leader's role instead of a result
+    error: BaseException | None = None
 
 
 def parse_part10(data: bytes) -> tuple[Dataset, str]:
@@ -176,6 +190,12 @@ class IngestService:
         #: server-side prepared statements for the index writes (PACS_DB_PREPARE_THRESHOLD; see db.py)
         self.prepare_threshold = prepare_threshold
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
+        # group commit: callers whose index writes wait while another caller's transaction runs
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        self._leading = False
+        #: index transactions run by the group commit (each holds one or more callers' instances)
+        self.index_transactions = 0
 
     # -- public API ---------------------------------------------------------------------------------------
     def store_one(
@@ -260,7 +280,7 @@ class IngestService:
                 first[uid] = p
         unique = list(first.values())
 
-        # One connection for the check and the index transaction: a single pool checkout and BEGIN per batch.
+        # One connection for the check and (when this caller leads the group commit) the index transaction.
         with self.engine.connect() as conn, prepared_statements(conn, self.prepare_threshold):
             already = existing_sop_instance_uids(conn, list(first))
             todo: list[tuple[_Parsed, IndexItem]] = []
@@ -272,33 +292,105 @@ class IngestService:
                 except Exception as exc:
                     self._fail(outcomes[p.index], 0xC000, f"cannot read the DICOM header: {exc}")
             if todo:
-                self._write(todo, outcomes, conn)
+                # bytes to fresh keys (invisible until indexed), in the background from now on
+                puts = [self._pool.submit(self._put, item.storage_key, p.data) for p, item in todo]
+                self._group_write(_Pending(todo, outcomes, puts), conn)
         for dup, orig in dupes:
             src = outcomes[orig.index]
             dst = outcomes[dup.index]
             dst.failure_status, dst.detail = src.failure_status, src.detail
+
+    def _put(self, key: str, data: bytes) -> Exception | None:
+        try:
+            self.store.put(key, data)
+            return None
+        except Exception as exc:  # disk full, permissions, cloud errors
+            return exc
+
+    def _group_write(self, pending: _Pending, conn: Connection) -> None:
+        """Index ``pending`` in a transaction shared with the callers that arrive meanwhile (group commit).
+
+        A caller that finds no index transaction running leads: it runs one with its instances on its own
+        connection, straight away (a caller alone waits for nobody). Callers that arrive while it runs queue
+        up and wait (their connection out of its transaction); when the leader is done, the first of them
+        leads the next transaction, for everything queued by then. Concurrent single-instance stores (several
+        modalities, several STOW-RS clients) so share one transaction, its statements and its commit, instead
+        of one each. Each caller's outcomes are filled in as :meth:`_write` always did.
+        """
+        with self._queue_lock:
+            self._queue.append(pending)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            conn.rollback()  # not idle in a transaction while waiting
+            pending.done.wait()
+            if not pending.lead:
+                if pending.error is not None:
+                    raise pending.error
+                return
+        self._lead(conn)
+        if pending.error is not None:
+            raise pending.error
+
+    def _lead(self, conn: Connection) -> None:
+        """Run one transaction for everything queued, then hand the lead to the first caller queued meanwhile."""
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+            self.index_transactions += 1
+        try:  # whatever happens, every caller of the batch is answered and the lead is passed on (finally)
+            todo: list[tuple[_Parsed, IndexItem]] = []
+            outcomes: list[StoreOutcome] = []
+            puts: list[Future[Exception | None]] = []
+            first: dict[str, StoreOutcome] = {}
+            copies: list[tuple[StoreOutcome, StoreOutcome, str, Future[Exception | None]]] = []
+            for entry in batch:  # one list of instances, each outcome still the caller's own object
+                for (p, item), put in zip(entry.todo, entry.puts, strict=True):
+                    out = entry.outcomes[p.index]
+                    if out.sop_instance_uid in first:  # the same instance from two callers: index it once
+                        copies.append((out, first[out.sop_instance_uid], item.storage_key, put))
+                        continue
+                    first[out.sop_instance_uid] = out
+                    todo.append((_Parsed(len(outcomes), p.data, p.ds, p.transfer_syntax_uid), item))
+                    outcomes.append(out)
+                    puts.append(put)
+            self._write(todo, outcomes, conn, puts)
+            for out, orig, key, put in copies:  # reported like the one indexed; its bytes are not needed
+                out.failure_status, out.detail = orig.failure_status, orig.detail
+                put.result()
+                self.store.delete(key)
+        except BaseException as exc:
+            for entry in batch:
+                entry.error = exc
+        finally:
+            with self._queue_lock:
+                nxt = self._queue[0] if self._queue else None
+                if nxt is None:
+                    self._leading = False
+            for entry in batch:
+                entry.done.set()
+            if nxt is not None:
+                nxt.lead = True
+                nxt.done.set()
 
     def _write(
         self,
         todo: list[tuple[_Parsed, IndexItem]],
         outcomes: list[StoreOutcome],
         conn: Connection | None = None,
+        puts: list[Future[Exception | None]] | None = None,
     ) -> None:
         """Put the bytes and index them: the fsyncs of the object store overlap the index statements, and the
         index transaction commits only once every byte it refers to is durable (or rolls back).
 
         ``conn`` is a connection already in a transaction (which this commits), else a fresh one is used.
+        ``puts``: the object-store writes of ``todo``'s bytes, already started; else they start here.
         """
-
-        def put(pair: tuple[_Parsed, IndexItem]) -> Exception | None:
-            try:
-                self.store.put(pair[1].storage_key, pair[0].data)
-                return None
-            except Exception as exc:  # disk full, permissions, cloud errors
-                return exc
-
         # 1. bytes to fresh keys (invisible until indexed), in the background
-        futures = [self._pool.submit(put, pair) for pair in todo]
+        futures = (
+            puts
+            if puts is not None
+            else [self._pool.submit(self._put, it.storage_key, p.data) for p, it in todo]
+        )
         own = conn is None
         db = conn if conn is not None else self.engine.connect()
         index_error: Exception | None = None
