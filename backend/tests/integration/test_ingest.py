@@ -229,3 +229,56 @@ def test_concurrent_callers_share_one_index_transaction(engine, tmp_path, monkey
     assert len(_files(store.root)) == 6  # no second copy of the shared instance
     with engine.connect() as conn:
         assert conn.execute(text("SELECT number_of_instances FROM studies")).scalar_one() == 6
+
+
+def test_a_failing_instance_in_a_shared_transaction_fails_alone(engine, tmp_path, monkeypatch):
+    """An index error in a group-committed transaction: the others are indexed one by one, the culprit alone
+    fails (0x0110) with its bytes removed, every caller gets an answer and the next store leads at once."""
+    import threading
+
+    import pacs.ingest.service as service
+
+    store = FileSystemStore(tmp_path / "s")
+    svc = IngestService(engine, store)
+    real = service.index_instances
+    first_running = threading.Event()
+    release = threading.Event()
+    calls = 0
+
+    def flaky(conn, items):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            first_running.set()
+            assert release.wait(10)
+        if any(it.record.instance["instance_number"] == 3 for it in items):
+            raise RuntimeError("constraint violated")
+        return real(conn, items)
+
+    monkeypatch.setattr(service, "index_instances", flaky)
+    study, series = generate_uid(), generate_uid()
+    blobs = [ct_bytes(study_uid=study, series_uid=series, instance_number=i) for i in range(5)]
+    results: dict[int, object] = {}
+
+    def call(i: int) -> None:
+        results[i] = svc.store_one(blobs[i])
+
+    threads = [threading.Thread(target=call, args=(0,))]
+    threads[0].start()
+    assert first_running.wait(10)
+    threads += [threading.Thread(target=call, args=(i,)) for i in range(1, 5)]
+    for t in threads[1:]:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(svc._queue) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(10)
+
+    assert [results[i].ok for i in range(5)] == [True, True, True, False, True]
+    assert results[3].failure_status == 0x0110
+    assert _counts(engine) == (1, 1, 1, 4)
+    assert len(_files(store.root)) == 4
+    assert svc.store_one(ct_bytes(study_uid=study, series_uid=series, instance_number=7)).ok  # not stuck
+    assert svc.index_transactions == 3
