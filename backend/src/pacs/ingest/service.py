@@ -337,12 +337,12 @@ class IngestService:
         with self._queue_lock:
             batch, self._queue = self._queue, []
             self.index_transactions += 1
+        copies: list[tuple[StoreOutcome, StoreOutcome, str, Future[Exception | None]]] = []
         try:  # whatever happens, every caller of the batch is answered and the lead is passed on (finally)
             todo: list[tuple[_Parsed, IndexItem]] = []
             outcomes: list[StoreOutcome] = []
             puts: list[Future[Exception | None]] = []
             first: dict[str, StoreOutcome] = {}
-            copies: list[tuple[StoreOutcome, StoreOutcome, str, Future[Exception | None]]] = []
             for entry in batch:  # one list of instances, each outcome still the caller's own object
                 for (p, item), put in zip(entry.todo, entry.puts, strict=True):
                     out = entry.outcomes[p.index]
@@ -361,6 +361,9 @@ class IngestService:
         except BaseException as exc:
             for entry in batch:
                 entry.error = exc
+            for _out, _orig, key, put in copies:  # no second copy left behind on this path either
+                put.result()
+                self.store.delete(key)
         finally:
             with self._queue_lock:
                 nxt = self._queue[0] if self._queue else None

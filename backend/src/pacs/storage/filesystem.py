@@ -68,7 +68,7 @@ class FileSystemStore:
         try:
             directory.mkdir()
         except FileExistsError:
-            return  # a concurrent put made it
+            pass  # a concurrent put made it; its entry is made durable here too, before this put returns
         self._fsync_dir(directory.parent)
 
     @staticmethod
