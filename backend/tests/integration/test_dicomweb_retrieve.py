@@ -131,8 +131,13 @@ def test_bulkdata_returns_pixel_data(live_server, stored):
         uri = meta["7FE00010"]["BulkDataURI"]
         assert uri.startswith(live_server.url)  # absolute, from the request's Host
         r = c.get(uri)
+        single = c.get(uri, headers={"Accept": "application/octet-stream"})
+        refused = c.get(uri, headers={"Accept": "application/json"})
     [(_, body)] = _parts(r)
     assert body == ds.PixelData
+    assert single.status_code == 200 and single.headers["content-type"] == "application/octet-stream"
+    assert single.content == ds.PixelData
+    assert refused.status_code == 406 and "octet-stream" in refused.json()["detail"]
 
 
 def test_frames_native_and_compressed(live_server, stored):

@@ -403,8 +403,25 @@ def retrieve_frames(request: Request, study: str, series: str, sop: str, frames:
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}", summary="WADO-RS: bulk data")
 def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, tag: str) -> Response:
+    accept = request.query_params.get("accept") or request.headers.get("accept")
+    single = False  # multipart/related; type="application/octet-stream" (the default), or the bytes alone
+    for r in media.parse_accept(accept):
+        if r.type in ("*/*", "multipart/*"):
+            break
+        if r.type == "multipart/related" and r.related_type in (None, "application/octet-stream", "*/*"):
+            break
+        if r.type in ("application/octet-stream", "application/*"):
+            single = True
+            break
+    else:
+        raise NotAcceptableError(
+            f'cannot answer {accept!r}; bulk data is multipart/related; type="application/octet-stream" '
+            "or application/octet-stream"
+        )
     ref = _one(request, study, series, sop)
     data = _services(request).retrieve.bulkdata(ref, tag)
+    if single:
+        return Response(data, media_type="application/octet-stream")
     boundary = media.new_boundary()
     body = b"".join(media.multipart_body([("application/octet-stream", data)], boundary))
     return Response(
