@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     FAMILY,
-    PREPARE_THRESHOLD,
     STUDIES,
     VAR_DIR,
     OrthancServer,
@@ -350,10 +349,7 @@ def main() -> int:
     report.conditions.update(
         {"before": machine_conditions(), "orthanc": "1.10.1 + DICOMweb 1.7 (Debian), SQLite index, defaults"}
     )
-    report.conditions["pacs"] = (
-        "pacs serve (1 uvicorn process) on PostgreSQL 15 at 127.0.0.1:5432, direct"
-        + (f", prepared statements after {PREPARE_THRESHOLD} runs" if PREPARE_THRESHOLD else "")
-    )
+    report.conditions["pacs"] = "pacs serve (1 uvicorn process) on PostgreSQL 15 at 127.0.0.1:5432, direct"
     if os.environ.get("BENCH_SKIP_STOW") != "1":
         bench_stow(report)
     if os.environ.get("BENCH_SKIP_QIDO") != "1":

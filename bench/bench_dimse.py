@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     FAMILY,
     GIVEN,
-    PREPARE_THRESHOLD,
     RESULTS_DIR,
     STUDIES,
     VAR_DIR,
@@ -417,8 +416,7 @@ def main() -> int:
         {
             "before": machine_conditions(),
             "orthanc": "1.10.1 (Debian), SQLite index, defaults",
-            "pacs": "pacs serve (HTTP + DIMSE in one process) on PostgreSQL 15, direct"
-            + (f", prepared statements after {PREPARE_THRESHOLD} runs" if PREPARE_THRESHOLD else ""),
+            "pacs": "pacs serve (HTTP + DIMSE in one process) on PostgreSQL 15, direct",
             "scu": "pynetdicom 3 AE, loopback",
         }
     )

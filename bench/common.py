@@ -54,9 +54,6 @@ UID_ROOT = "1.2.826.0.1.3680043.8.498.7713"  # under pydicom's root; determinist
 
 STUDIES = int(os.environ.get("BENCH_STUDIES", "100000"))
 REBUILD = os.environ.get("BENCH_REBUILD", "") == "1"  # drop the cached 100k indexes and load them again
-#: PACS_DB_PREPARE_THRESHOLD for the PACS under test, whose database connection is direct (empty: off, as
-#: behind pgbouncer 1.18)
-PREPARE_THRESHOLD = os.environ.get("BENCH_PREPARE_THRESHOLD", "5")
 
 
 def env_int(name: str, default: int) -> int:
@@ -642,8 +639,6 @@ class PacsServer:
                 "PACS_MAX_REQUEST_BYTES": str(4 * 1024**3),
             }
         )
-        if PREPARE_THRESHOLD:  # a direct connection keeps server-side prepared statements (no pooler here)
-            env["PACS_DB_PREPARE_THRESHOLD"] = PREPARE_THRESHOLD
         env.update(self.extra_env)
         return env
 

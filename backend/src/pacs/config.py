@@ -82,17 +82,6 @@ class Settings(BaseSettings):
     # --- database pool -------------------------------------------------------------------------------------
     db_pool_size: int = 10
     db_max_overflow: int = 20
-    db_prepare_threshold: int | None = Field(
-        default=None,
-        description=(
-            "psycopg's prepare_threshold for the ingest (write) statements: after this many executions a "
-            "statement is prepared on the server (parsed and planned once per connection). Unset (default): "
-            "never, which transaction-mode poolers without prepared-statement support (pgbouncer < 1.21) "
-            "require. Set it (e.g. 5) on a direct connection or behind a pooler that tracks prepared statements "
-            "(pgbouncer >= 1.21 with max_prepared_statements, a PgCat release with prepared-statement support): about 40% less "
-            "PostgreSQL CPU per ingested instance. Reads are never prepared (their plans depend on the values)."
-        ),
-    )
 
     # --- graceful shutdown (SIGTERM: spot preemption, rolling updates; see pacs.lifecycle) ---------------
     shutdown_drain_seconds: float = Field(

@@ -5,8 +5,8 @@ FastAPI runs our endpoints in its thread pool and pynetdicom runs its handlers i
 database the same way: ``with engine.begin() as conn`` at the boundary (request, association event, job).
 
 The engine is safe behind a transaction-mode pooler (pgbouncer here, PgCat in containers): psycopg's
-``prepare_threshold=None`` disables server-side prepared statements (the ingest statements excepted where
-``PACS_DB_PREPARE_THRESHOLD`` says the connection can keep them: :func:`prepared_statements`), and no session
+``prepare_threshold=None`` disables protocol-level prepared statements (the ingest's statements still get
+plans kept per server connection: they run inside the PL/pgSQL function ``pacs_index_instances``), and no session
 state (SET, temp tables, advisory locks across transactions) is used. LISTEN/NOTIFY uses its own direct connection (``direct_url``).
 """
 
@@ -15,11 +15,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from pacs.config import Settings
@@ -117,35 +115,6 @@ def create_db_engine(settings: Settings, url: str | None = None) -> Engine:
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
-        # Transaction-mode poolers: no server-side prepared statements (stack notes, section 3); the ingest
-        # statements may be, where the deployment says the connection keeps them (see prepared_statements).
+        # Transaction-mode poolers: no protocol-level prepared statements (stack notes, section 3).
         connect_args={"prepare_threshold": None, "application_name": f"pacs-{os.getpid()}"},
     )
-
-
-@contextmanager
-def prepared_statements(conn: Connection, threshold: int | None) -> Iterator[None]:
-    """Within the block, psycopg prepares the connection's statements on the server after ``threshold`` runs.
-
-    For the write path only (``PACS_DB_PREPARE_THRESHOLD``; None: never). Its statements have one good plan
-    whatever the values, so parsing and planning them once per connection is pure gain (about 40% of
-    PostgreSQL's CPU per ingested instance). Reads are never prepared: after five runs PostgreSQL may switch a
-    prepared statement to a generic plan, and a study-list or QIDO plan depends on the values (a text pattern,
-    a date range), so a generic one can be many times slower. Only where the connection keeps prepared
-    statements: a direct one, a PgCat release with prepared-statement support, pgbouncer >= 1.21 with
-    ``max_prepared_statements``; not pgbouncer 1.18 in transaction mode. psycopg forgets (DEALLOCATE ALL) a
-    connection's prepared statements after a ROLLBACK, which ends every read on a pooled connection, so the
-    gain is for runs of ingest (a modality sending a study, a migration), not for a connection that
-    alternates writes with reads.
-    """
-    if threshold is None:
-        yield
-        return
-    raw = conn.connection.driver_connection
-    assert raw is not None  # a checked-out connection
-    previous = raw.prepare_threshold
-    raw.prepare_threshold = threshold
-    try:
-        yield
-    finally:
-        raw.prepare_threshold = previous

@@ -32,7 +32,7 @@ class Services:
             settings=settings,
             engine=engine,
             store=store,
-            ingest=IngestService(engine, store, prepare_threshold=settings.db_prepare_threshold),
+            ingest=IngestService(engine, store),
             query=QueryService(engine),
             retrieve=RetrieveService(engine, store),
         )

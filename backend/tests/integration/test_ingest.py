@@ -51,11 +51,12 @@ def test_index_failure_leaves_no_rows_and_no_orphan_bytes(engine, tmp_path, monk
     svc = IngestService(engine, store)
     import pacs.ingest.service as service
 
-    def boom(conn, items):
-        conn.execute(text("SELECT 1"))
-        raise RuntimeError("database went away")
+    def boom(engine, items):
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        raise RuntimeError("the statement was refused")
 
-    monkeypatch.setattr(service, "index_instances", boom)
+    monkeypatch.setattr(service, "index_committed", boom)
     outs = svc.store_many([ct_bytes(), ct_bytes()])
     assert all(o.failure_status == 0x0110 for o in outs)
     assert _counts(engine) == (0, 0, 0, 0)
@@ -124,56 +125,23 @@ def test_a_deadlock_with_a_concurrent_batch_is_retried(engine, tmp_path, monkeyp
 
     import pacs.ingest.service as service
 
-    real = service.index_instances
+    real = service.index_committed
     calls = {"n": 0}
 
-    def loses_the_first_race(conn, items):
+    def loses_the_first_race(eng, items):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OperationalError(
                 "UPDATE studies ...", {}, psycopg.errors.DeadlockDetected("deadlock detected")
             )
-        return real(conn, items)
+        return real(eng, items)
 
-    monkeypatch.setattr(service, "index_instances", loses_the_first_race)
+    monkeypatch.setattr(service, "index_committed", loses_the_first_race)
     store = FileSystemStore(tmp_path / "s")
     [out] = IngestService(engine, store).store_many([ct_bytes()])
     assert out.ok and out.new and calls["n"] == 2
     assert _counts(engine) == (1, 1, 1, 1)
     assert len(_files(store.root)) == 1
-
-
-def test_prepared_statements_when_the_connection_can_keep_them(database_url, tmp_path, clean_db):
-    """PACS_DB_PREPARE_THRESHOLD (direct connections, PgCat with prepared statements): the ingest statements are
-    prepared on the server once per connection and reused; reads on the same connection never are (their plans
-    depend on the values); unset (the default, safe behind pgbouncer 1.18), nothing is."""
-    from pacs.query.engine import Level
-    from pacs.query.service import QueryService
-
-    for threshold, expect_prepared in ((0, True), (None, False)):
-        settings = make_settings(database_url, tmp_path, db_prepare_threshold=threshold, db_pool_size=1)
-        eng = create_db_engine(settings)
-        try:
-            study = generate_uid()
-            # a read first, on the pool's one connection: it is not prepared
-            assert QueryService(eng).search(Level.STUDY, {"StudyInstanceUID": study})[0] == []
-            ingest = IngestService(
-                eng, FileSystemStore(tmp_path / f"store-{threshold}"), prepare_threshold=threshold
-            )
-            outcomes = ingest.store_many(
-                [to_bytes(ct_dataset(study_uid=study, instance_number=i)) for i in (1, 2)]
-            )
-            outcomes += [ingest.store_one(to_bytes(ct_dataset(study_uid=study, instance_number=3)))]
-            assert all(o.ok and o.new for o in outcomes)
-            with eng.connect() as conn:  # the same connection: what the ingest prepared is still there
-                prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars().all()
-            assert any("INSERT INTO instances" in p for p in prepared) is expect_prepared, prepared
-            assert not any("FROM studies" in p and "INSERT" not in p for p in prepared), prepared
-            assert len(QueryService(eng).search(Level.STUDY, {"StudyInstanceUID": study})[0]) == 1
-        finally:
-            eng.dispose()
-    with create_db_engine(make_settings(database_url, tmp_path)).connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM instances")).scalar_one() == 6  # 3 per engine
 
 
 def test_concurrent_callers_share_one_index_transaction(engine, tmp_path, monkeypatch):
@@ -185,19 +153,19 @@ def test_concurrent_callers_share_one_index_transaction(engine, tmp_path, monkey
 
     store = FileSystemStore(tmp_path / "s")
     svc = IngestService(engine, store)
-    real = service.index_instances
+    real = service.index_committed
     first_running = threading.Event()
     release = threading.Event()
     calls: list[int] = []
 
-    def held_first(conn, items):
+    def held_first(eng, items):
         calls.append(len(items))
         if len(calls) == 1:  # the leader's transaction waits until the others have queued
             first_running.set()
             assert release.wait(10)
-        return real(conn, items)
+        return real(eng, items)
 
-    monkeypatch.setattr(service, "index_instances", held_first)
+    monkeypatch.setattr(service, "index_committed", held_first)
     study, series = generate_uid(), generate_uid()
     shared = ct_bytes(study_uid=study, series_uid=series, instance_number=99)
     blobs = [ct_bytes(study_uid=study, series_uid=series, instance_number=i) for i in range(5)] + [
@@ -240,12 +208,12 @@ def test_a_failing_instance_in_a_shared_transaction_fails_alone(engine, tmp_path
 
     store = FileSystemStore(tmp_path / "s")
     svc = IngestService(engine, store)
-    real = service.index_instances
+    real = service.index_committed
     first_running = threading.Event()
     release = threading.Event()
     calls = 0
 
-    def flaky(conn, items):
+    def flaky(eng, items):
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -253,9 +221,9 @@ def test_a_failing_instance_in_a_shared_transaction_fails_alone(engine, tmp_path
             assert release.wait(10)
         if any(it.record.instance["instance_number"] == 3 for it in items):
             raise RuntimeError("constraint violated")
-        return real(conn, items)
+        return real(eng, items)
 
-    monkeypatch.setattr(service, "index_instances", flaky)
+    monkeypatch.setattr(service, "index_committed", flaky)
     study, series = generate_uid(), generate_uid()
     blobs = [ct_bytes(study_uid=study, series_uid=series, instance_number=i) for i in range(5)]
     results: dict[int, object] = {}
@@ -282,3 +250,120 @@ def test_a_failing_instance_in_a_shared_transaction_fails_alone(engine, tmp_path
     assert len(_files(store.root)) == 4
     assert svc.store_one(ct_bytes(study_uid=study, series_uid=series, instance_number=7)).ok  # not stuck
     assert svc.index_transactions == 3
+
+
+def test_every_attribute_the_record_holds_is_indexed(engine, tmp_path):
+    """``pacs_index_instances`` (migration 0005) lists its columns: every key ``instance_record`` produces must
+    land in its column, so an attribute added to the record without a migration that writes it fails here."""
+    from pacs.dicom.attributes import instance_record
+    from pacs.index.tables import TABLES
+
+    ds = ct_dataset(study_uid=generate_uid(), patient_name="Müller^Jürgen", accession="ACC-77")
+    for keyword, value in {
+        "IssuerOfPatientID": "HOSP-A",
+        "StudyTime": "101500",
+        "StudyID": "S77",
+        "StudyDescription": "CT Thorax",
+        "ReferringPhysicianName": "Ref^Erin",
+        "InstitutionName": "General Hospital",
+        "TimezoneOffsetFromUTC": "+0100",
+        "SeriesNumber": 7,
+        "SeriesDescription": "Axial 1mm",
+        "BodyPartExamined": "CHEST",
+        "SeriesDate": "20240115",
+        "SeriesTime": "101600",
+        "PerformedProcedureStepStartDate": "20240115",
+        "PerformedProcedureStepStartTime": "101400",
+        "InstanceNumber": 12,
+        "NumberOfFrames": 1,
+    }.items():
+        setattr(ds, keyword, value)
+    data = to_bytes(ds)
+    assert IngestService(engine, FileSystemStore(tmp_path / "s")).store_one(data).new
+    record = instance_record(ds)
+    keys = {
+        "patients": ("patient_id", record.patient["patient_id"]),
+        "studies": ("study_instance_uid", record.study["study_instance_uid"]),
+        "series": ("series_instance_uid", record.series["series_instance_uid"]),
+        "instances": ("sop_instance_uid", record.instance["sop_instance_uid"]),
+    }
+    levels = {"patients": record.patient, "studies": record.study, "series": record.series}
+    levels["instances"] = record.instance
+    with engine.connect() as conn:
+        for table, expected in levels.items():
+            column, value = keys[table]
+            row = (
+                conn.execute(TABLES[table].select().where(TABLES[table].c[column] == value)).mappings().one()
+            )
+            for key, want in expected.items():
+                assert row[key] == want, (table, key)
+                assert want not in ("", None), (table, key)  # the dataset above sets every one of them
+
+
+def test_batches_keep_the_derived_study_and_series_attributes(engine, tmp_path):
+    """Counters, modalities and sizes after batches over several studies and series, with an instance sent
+    again (counted once)."""
+    svc = IngestService(engine, FileSystemStore(tmp_path / "s"))
+    st1, st2 = generate_uid(), generate_uid()
+    ct, mr, st2_ct = generate_uid(), generate_uid(), generate_uid()
+    first = [
+        to_bytes(ct_dataset(study_uid=st1, series_uid=ct, modality="CT", instance_number=i)) for i in (1, 2)
+    ]
+    first += [to_bytes(ct_dataset(study_uid=st2, series_uid=st2_ct, modality="CT"))]
+    assert all(o.new for o in svc.store_many(first))
+    second = [
+        to_bytes(ct_dataset(study_uid=st1, series_uid=mr, modality="MR", instance_number=i))
+        for i in (1, 2, 3)
+    ]
+    outs = svc.store_many([*second, first[0]])
+    assert [o.new for o in outs] == [True, True, True, False] and all(o.ok for o in outs)
+    with engine.connect() as conn:
+        studies = {
+            r.study_instance_uid: r
+            for r in conn.execute(
+                text(
+                    "SELECT study_instance_uid, number_of_series, number_of_instances, size_bytes, "
+                    "modalities_in_study FROM studies"
+                )
+            )
+        }
+        series = dict(conn.execute(text("SELECT series_instance_uid, number_of_instances FROM series")).all())
+    sizes = [len(b) for b in first + second]
+    assert (studies[st1].number_of_series, studies[st1].number_of_instances) == (2, 5)
+    assert studies[st1].size_bytes == sum(sizes[:2]) + sum(sizes[3:])
+    assert studies[st1].modalities_in_study == ["CT", "MR"]
+    assert (studies[st2].number_of_series, studies[st2].number_of_instances) == (1, 1)
+    assert studies[st2].modalities_in_study == ["CT"] and studies[st2].size_bytes == sizes[2]
+    assert series == {ct: 2, mr: 3, st2_ct: 1}
+
+
+def test_an_index_call_whose_answer_is_lost_keeps_the_bytes(engine, tmp_path, monkeypatch):
+    """The connection drops after the index statement ran: it may have committed, so the bytes it refers to
+    stay and the caller hears of the failure (a retry by the sender is then idempotent)."""
+    from sqlalchemy.exc import OperationalError
+
+    import pacs.ingest.service as service
+
+    real = service.index_committed
+
+    def committed_then_lost(eng, items):
+        real(eng, items)
+        raise OperationalError(
+            "SELECT pacs_index_instances(...)",
+            {},
+            Exception("server closed the connection"),
+            connection_invalidated=True,
+        )
+
+    monkeypatch.setattr(service, "index_committed", committed_then_lost)
+    store = FileSystemStore(tmp_path / "s")
+    data = ct_bytes(study_uid=generate_uid())
+    with pytest.raises(OperationalError):
+        IngestService(engine, store).store_one(data)
+    [f] = _files(store.root)
+    with engine.connect() as conn:
+        key = conn.execute(text("SELECT storage_key FROM instances")).scalar_one()
+    assert f == store.root / key and f.read_bytes() == data
+    monkeypatch.setattr(service, "index_committed", real)
+    again = IngestService(engine, store).store_one(data)  # the sender retries: stored once, bytes kept once
+    assert again.ok and not again.new and _files(store.root) == [f]

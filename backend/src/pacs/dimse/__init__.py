@@ -10,8 +10,8 @@ pynetdicom runs every association in its own thread (``ThreadedAssociationServer
 that thread. They share the process's one synchronous SQLAlchemy engine (``Services.engine``, psycopg 3,
 ``prepare_threshold=None`` so it works behind a transaction-mode pooler) with the HTTP side. The engine's
 connection pool is thread-safe; a handler never holds a connection across DIMSE messages: each service call
-checks one out for its own short transaction (``with engine.connect()`` for reads, ``with engine.begin()``
-for the ingest's index write, committed before the C-STORE response is sent) and returns it. So the number
+checks one out for its own short transaction (``with engine.connect()`` for reads, one autocommit call of
+``pacs_index_instances`` for the ingest's index write, committed before the C-STORE response is sent) and returns it. So the number
 of database connections is bounded by the pool (``PACS_DB_POOL_SIZE`` + ``PACS_DB_MAX_OVERFLOW``), not by
 ``PACS_DIMSE_MAX_ASSOCIATIONS``: a burst of associations waits for a pooled connection instead of opening
 new ones. A C-FIND streams its matches page by page (one short read transaction per page), so a slow peer

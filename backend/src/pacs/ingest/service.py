@@ -27,9 +27,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError as PydicomInvalidDicomError
 from pydicom.uid import UID
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
-from pacs.db import prepared_statements
 from pacs.dicom.attributes import instance_record
 from pacs.dicom.json import metadata_json
 from pacs.dicom.uid import is_valid_uid
@@ -40,7 +39,7 @@ from pacs.exceptions import (
     PacsError,
     StudyMismatchError,
 )
-from pacs.index.writes import IndexItem, existing_sop_instance_uids, index_instances
+from pacs.index.writes import IndexItem, index_committed, surely_rolled_back
 from pacs.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -183,12 +182,9 @@ class IngestService:
         store: ObjectStore,
         *,
         io_threads: int = 8,
-        prepare_threshold: int | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
-        #: server-side prepared statements for the index writes (PACS_DB_PREPARE_THRESHOLD; see db.py)
-        self.prepare_threshold = prepare_threshold
         self._pool = ThreadPoolExecutor(max_workers=io_threads, thread_name_prefix="ingest-io")
         # group commit: callers whose index writes wait while another caller's transaction runs
         self._queue: list[_Pending] = []
@@ -253,15 +249,10 @@ class IngestService:
         out.detail = detail
         log.warning("instance not stored (0x%04X): %s %s", status, out.sop_instance_uid or "-", detail)
 
-    def _prepare(self, p: _Parsed) -> IndexItem:
+    def _prepare(self, p: _Parsed, key: str) -> IndexItem:
         meta = metadata_json(p.ds)
-        record = instance_record(p.ds, meta)
-        study = record.study["study_instance_uid"]
-        series = record.series["series_instance_uid"]
-        sop = record.instance["sop_instance_uid"]
-        key = f"{study}/{series}/{sop}.{secrets.token_hex(4)}.dcm"
         return IndexItem(
-            record=record,
+            record=instance_record(p.ds, meta),
             storage_key=key,
             size_bytes=len(p.data),
             transfer_syntax_uid=p.transfer_syntax_uid,
@@ -278,23 +269,23 @@ class IngestService:
                 dupes.append((p, first[uid]))
             else:
                 first[uid] = p
-        unique = list(first.values())
-
-        # One connection for the check and (when this caller leads the group commit) the index transaction.
-        with self.engine.connect() as conn, prepared_statements(conn, self.prepare_threshold):
-            already = existing_sop_instance_uids(conn, list(first))
-            todo: list[tuple[_Parsed, IndexItem]] = []
-            for p in unique:
-                if outcomes[p.index].sop_instance_uid in already:
-                    continue  # idempotent: stored before
-                try:
-                    todo.append((p, self._prepare(p)))
-                except Exception as exc:
-                    self._fail(outcomes[p.index], 0xC000, f"cannot read the DICOM header: {exc}")
-            if todo:
-                # bytes to fresh keys (invisible until indexed), in the background from now on
-                puts = [self._pool.submit(self._put, item.storage_key, p.data) for p, item in todo]
-                self._group_write(_Pending(todo, outcomes, puts), conn)
+        todo: list[tuple[_Parsed, IndexItem]] = []
+        puts: list[Future[Exception | None]] = []
+        for p in first.values():
+            out = outcomes[p.index]
+            # bytes to a fresh key (invisible until indexed), written while the header becomes DICOM JSON
+            key = f"{out.study_instance_uid}/{out.series_instance_uid}/{out.sop_instance_uid}.{secrets.token_hex(4)}.dcm"
+            put = self._pool.submit(self._put, key, p.data)
+            try:
+                item = self._prepare(p, key)
+            except Exception as exc:
+                self._fail(out, 0xC000, f"cannot read the DICOM header: {exc}")
+                self._discard(key, put)
+                continue
+            todo.append((p, item))
+            puts.append(put)
+        if todo:
+            self._group_write(_Pending(todo, outcomes, puts))
         for dup, orig in dupes:
             src = outcomes[orig.index]
             dst = outcomes[dup.index]
@@ -307,32 +298,36 @@ class IngestService:
         except Exception as exc:  # disk full, permissions, cloud errors
             return exc
 
-    def _group_write(self, pending: _Pending, conn: Connection) -> None:
+    def _discard(self, key: str, put: Future[Exception | None]) -> None:
+        """Delete bytes nothing will reference, once their write is over."""
+        if put.result() is None:
+            self.store.delete(key)
+
+    def _group_write(self, pending: _Pending) -> None:
         """Index ``pending`` in a transaction shared with the callers that arrive meanwhile (group commit).
 
-        A caller that finds no index transaction running leads: it runs one with its instances on its own
-        connection, straight away (a caller alone waits for nobody). Callers that arrive while it runs queue
-        up and wait (their connection out of its transaction); when the leader is done, the first of them
-        leads the next transaction, for everything queued by then. Concurrent single-instance stores (several
-        modalities, several STOW-RS clients) so share one transaction, its statements and its commit, instead
-        of one each. Each caller's outcomes are filled in as :meth:`_write` always did.
+        A caller that finds no index transaction running leads: it runs one with its instances straight away
+        (a caller alone waits for nobody). Callers that arrive while it runs queue up and wait, holding no
+        database connection; when the leader is done, the first of them leads the next transaction, for
+        everything queued by then. Concurrent single-instance stores (several modalities, several STOW-RS
+        clients) so share one transaction and its commit instead of one each. Each caller's outcomes are
+        filled in as :meth:`_write` does.
         """
         with self._queue_lock:
             self._queue.append(pending)
             lead = not self._leading
             self._leading = True
         if not lead:
-            conn.rollback()  # not idle in a transaction while waiting
             pending.done.wait()
             if not pending.lead:
                 if pending.error is not None:
                     raise pending.error
                 return
-        self._lead(conn)
+        self._lead()
         if pending.error is not None:
             raise pending.error
 
-    def _lead(self, conn: Connection) -> None:
+    def _lead(self) -> None:
         """Run one transaction for everything queued, then hand the lead to the first caller queued meanwhile."""
         with self._queue_lock:
             batch, self._queue = self._queue, []
@@ -353,17 +348,15 @@ class IngestService:
                     todo.append((_Parsed(len(outcomes), p.data, p.ds, p.transfer_syntax_uid), item))
                     outcomes.append(out)
                     puts.append(put)
-            self._write(todo, outcomes, conn, puts)
+            self._write(todo, outcomes, puts)
             for out, orig, key, put in copies:  # reported like the one indexed; its bytes are not needed
                 out.failure_status, out.detail = orig.failure_status, orig.detail
-                put.result()
-                self.store.delete(key)
+                self._discard(key, put)
         except BaseException as exc:
             for entry in batch:
                 entry.error = exc
             for _out, _orig, key, put in copies:  # no second copy left behind on this path either
-                put.result()
-                self.store.delete(key)
+                self._discard(key, put)
         finally:
             with self._queue_lock:
                 nxt = self._queue[0] if self._queue else None
@@ -379,103 +372,67 @@ class IngestService:
         self,
         todo: list[tuple[_Parsed, IndexItem]],
         outcomes: list[StoreOutcome],
-        conn: Connection | None = None,
         puts: list[Future[Exception | None]] | None = None,
     ) -> None:
-        """Put the bytes and index them: the fsyncs of the object store overlap the index statements, and the
-        index transaction commits only once every byte it refers to is durable (or rolls back).
+        """Index the instances whose bytes are durable, in one statement that is its own transaction.
 
-        ``conn`` is a connection already in a transaction (which this commits), else a fresh one is used.
-        ``puts``: the object-store writes of ``todo``'s bytes, already started; else they start here.
+        ``puts``: the object-store writes of ``todo``'s bytes, already started; else they start here. The
+        index refers to bytes only once they are on disk (an instance whose write failed is reported and not
+        indexed); the statement indexes all of the batch or none of it, and is run again when it lost a
+        deadlock or serialization race to a concurrent batch.
         """
-        # 1. bytes to fresh keys (invisible until indexed), in the background
         futures = (
             puts
             if puts is not None
             else [self._pool.submit(self._put, it.storage_key, p.data) for p, it in todo]
         )
-        own = conn is None
-        db = conn if conn is not None else self.engine.connect()
-        index_error: Exception | None = None
-        new: set[str] = set()
-        try:
-            # 2. index statements while the bytes are being written
-            try:
-                new = index_instances(db, [item for _, item in todo])
-            except Exception as exc:
-                index_error = exc
-            errors = [f.result() for f in futures]
-            written = []
-            for (p, item), err in zip(todo, errors, strict=True):
-                if err is None:
-                    written.append((p, item))
-                else:
-                    self._fail(outcomes[p.index], 0xA700, f"object store write failed: {err}")
-            # 3. commit only what is on disk: all of it, or nothing and redo the rest
-            if index_error is None and len(written) == len(todo):
-                db.commit()
-            elif index_error is not None and _transient(index_error) and written:
-                # a deadlock or serialization failure with a concurrent batch: the bytes are on disk, index again
-                db.rollback()
-                if own:
-                    db.close()
-                    own = False
-                log.warning("index transaction retried after %s", type(index_error).__name__)
-                self._index_written(written, outcomes)
-                return
+        written = []
+        for (p, item), err in zip(todo, [f.result() for f in futures], strict=True):
+            if err is None:
+                written.append((p, item))
             else:
-                db.rollback()
-                if index_error is None and written:
-                    if own:
-                        db.close()
-                        own = False
-                    self._index_written(written, outcomes)
-                    return
-        finally:
-            if own:
-                db.close()
-        if index_error is not None:
-            log.error("index transaction failed for a batch of %d: %s", len(written), index_error)
-            self._isolate(written, outcomes, index_error)
+                self._fail(outcomes[p.index], 0xA700, f"object store write failed: {err}")
+        if not written:
             return
-        for p, item in written:
-            out = outcomes[p.index]
-            if out.sop_instance_uid in new:
-                out.new = True
-            else:  # a concurrent request stored it first: keep theirs, drop our copy
-                self.store.delete(item.storage_key)
-
-    def _index_written(self, written: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome]) -> None:
-        """Index instances whose bytes are already durable (after a partial object-store failure or a deadlock
-        with a concurrent batch, retried a few times)."""
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                with self.engine.begin() as conn, prepared_statements(conn, self.prepare_threshold):
-                    new = index_instances(conn, [item for _, item in written])
+                new = self._index(written)
                 break
             except Exception as exc:
                 if _transient(exc) and attempt < TRANSIENT_RETRIES - 1:
+                    log.warning("index transaction retried after %s", type(exc).__name__)
                     time.sleep(0.01 * (attempt + 1) + random.random() * 0.02)
                     continue
+                if not surely_rolled_back(exc):
+                    raise  # it may have committed: the bytes stay, the caller hears of the failure
+                log.error("index transaction failed for a batch of %d: %s", len(written), exc)
                 self._isolate(written, outcomes, exc)
                 return
         for p, item in written:
             out = outcomes[p.index]
             if out.sop_instance_uid in new:
                 out.new = True
-            else:
+            else:  # indexed before, or a concurrent request stored it first: keep theirs, drop our copy
                 self.store.delete(item.storage_key)
+
+    def _index(self, written: list[tuple[_Parsed, IndexItem]]) -> set[str]:
+        return index_committed(self.engine, [item for _, item in written])
 
     def _isolate(
         self, written: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome], exc: Exception
     ) -> None:
-        """The index transaction failed: drop the bytes; for a batch, retry one by one to find the culprit."""
-        for pair in written:
-            self.store.delete(pair[1].storage_key)
+        """The index statement failed (and indexed nothing): for a batch, index one by one to find the culprit;
+        the instance that fails alone is reported and its bytes deleted."""
         if len(written) > 1:
             for pair in written:
-                pair[1].storage_key = pair[1].storage_key.rsplit(".", 2)[0] + f".{secrets.token_hex(4)}.dcm"
-                self._write([pair], outcomes)
+                self._write([pair], outcomes, [_done(None)])
             return
-        for p, _ in written:
+        for p, item in written:
+            self.store.delete(item.storage_key)
             self._fail(outcomes[p.index], 0x0110, f"indexing failed: {type(exc).__name__}: {exc}")
+
+
+def _done(value: Exception | None) -> Future[Exception | None]:
+    fut: Future[Exception | None] = Future()
+    fut.set_result(value)
+    return fut
