@@ -51,7 +51,7 @@ def test_index_failure_leaves_no_rows_and_no_orphan_bytes(engine, tmp_path, monk
     svc = IngestService(engine, store)
     import pacs.ingest.service as service
 
-    def boom(engine, items):
+    def boom(engine, items, durable):
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         raise RuntimeError("the statement was refused")
@@ -128,13 +128,13 @@ def test_a_deadlock_with_a_concurrent_batch_is_retried(engine, tmp_path, monkeyp
     real = service.index_committed
     calls = {"n": 0}
 
-    def loses_the_first_race(eng, items):
+    def loses_the_first_race(eng, items, durable):
         calls["n"] += 1
         if calls["n"] == 1:
             raise OperationalError(
                 "UPDATE studies ...", {}, psycopg.errors.DeadlockDetected("deadlock detected")
             )
-        return real(eng, items)
+        return real(eng, items, durable)
 
     monkeypatch.setattr(service, "index_committed", loses_the_first_race)
     store = FileSystemStore(tmp_path / "s")
@@ -158,12 +158,12 @@ def test_concurrent_callers_share_one_index_transaction(engine, tmp_path, monkey
     release = threading.Event()
     calls: list[int] = []
 
-    def held_first(eng, items):
+    def held_first(eng, items, durable):
         calls.append(len(items))
         if len(calls) == 1:  # the leader's transaction waits until the others have queued
             first_running.set()
             assert release.wait(10)
-        return real(eng, items)
+        return real(eng, items, durable)
 
     monkeypatch.setattr(service, "index_committed", held_first)
     study, series = generate_uid(), generate_uid()
@@ -213,7 +213,7 @@ def test_a_failing_instance_in_a_shared_transaction_fails_alone(engine, tmp_path
     release = threading.Event()
     calls = 0
 
-    def flaky(eng, items):
+    def flaky(eng, items, durable):
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -221,7 +221,7 @@ def test_a_failing_instance_in_a_shared_transaction_fails_alone(engine, tmp_path
             assert release.wait(10)
         if any(it.record.instance["instance_number"] == 3 for it in items):
             raise RuntimeError("constraint violated")
-        return real(eng, items)
+        return real(eng, items, durable)
 
     monkeypatch.setattr(service, "index_committed", flaky)
     study, series = generate_uid(), generate_uid()
@@ -346,8 +346,8 @@ def test_an_index_call_whose_answer_is_lost_keeps_the_bytes(engine, tmp_path, mo
 
     real = service.index_committed
 
-    def committed_then_lost(eng, items):
-        real(eng, items)
+    def committed_then_lost(eng, items, durable):
+        real(eng, items, durable)
         raise OperationalError(
             "SELECT pacs_index_instances(...)",
             {},

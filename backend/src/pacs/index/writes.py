@@ -9,6 +9,7 @@ batches lock in the same order (no deadlocks); study and series counters are upd
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +88,17 @@ def index_instances(conn: Connection, items: list[IndexItem]) -> set[str]:
     return set(result.scalars())
 
 
-def index_committed(engine: Engine, items: list[IndexItem]) -> set[str]:
-    """:func:`index_instances` as its own transaction: one autocommit statement, so no BEGIN and COMMIT round
-    trips around it. Returns once it is committed."""
+def index_committed(engine: Engine, items: list[IndexItem], durable: Callable[[], bool]) -> set[str] | None:
+    """:func:`index_instances` in its own transaction, committed only if ``durable()`` (called once the
+    statement has run: the caller's object-store writes overlap it) says every byte it refers to is on disk;
+    else rolled back (returns None). Returns the new SOP Instance UIDs once committed."""
     with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        return index_instances(conn, items)
+        new = index_instances(conn, items)
+        if not durable():
+            conn.rollback()
+            return None
+        conn.commit()
+        return new
 
 
 def surely_rolled_back(exc: BaseException) -> bool:

@@ -374,49 +374,69 @@ class IngestService:
         outcomes: list[StoreOutcome],
         puts: list[Future[Exception | None]] | None = None,
     ) -> None:
-        """Index the instances whose bytes are durable, in one statement that is its own transaction.
+        """Index the instances in one statement while their bytes are being written; commit once they are durable.
 
         ``puts``: the object-store writes of ``todo``'s bytes, already started; else they start here. The
-        index refers to bytes only once they are on disk (an instance whose write failed is reported and not
-        indexed); the statement indexes all of the batch or none of it, and is run again when it lost a
-        deadlock or serialization race to a concurrent batch.
+        index transaction commits only when every byte it refers to is on disk; when a write failed, it rolls
+        back and the instances that are on disk are indexed on their own (the failed one is reported). The
+        statement indexes all of the batch or none of it, and is run again when it lost a deadlock or
+        serialization race to a concurrent batch.
         """
         futures = (
             puts
             if puts is not None
             else [self._pool.submit(self._put, it.storage_key, p.data) for p, it in todo]
         )
-        written = []
-        for (p, item), err in zip(todo, [f.result() for f in futures], strict=True):
-            if err is None:
-                written.append((p, item))
-            else:
-                self._fail(outcomes[p.index], 0xA700, f"object store write failed: {err}")
-        if not written:
-            return
+        errors: list[Exception | None] = []
+
+        def durable() -> bool:
+            if not errors:
+                errors.extend(f.result() for f in futures)
+            return all(e is None for e in errors)
+
+        new: set[str] | None = None
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                new = self._index(written)
+                new = index_committed(self.engine, [item for _, item in todo], durable)
                 break
             except Exception as exc:
+                durable()  # every write is over before anything is decided about the bytes
                 if _transient(exc) and attempt < TRANSIENT_RETRIES - 1:
                     log.warning("index transaction retried after %s", type(exc).__name__)
                     time.sleep(0.01 * (attempt + 1) + random.random() * 0.02)
                     continue
                 if not surely_rolled_back(exc):
                     raise  # it may have committed: the bytes stay, the caller hears of the failure
+                written = self._written(todo, outcomes, errors)
                 log.error("index transaction failed for a batch of %d: %s", len(written), exc)
                 self._isolate(written, outcomes, exc)
                 return
-        for p, item in written:
+        if new is None:  # a write failed and the transaction rolled back: index what is on disk
+            written = self._written(todo, outcomes, errors)
+            if written:
+                self._write(written, outcomes, [_done(None) for _ in written])
+            return
+        for p, item in todo:
             out = outcomes[p.index]
             if out.sop_instance_uid in new:
                 out.new = True
             else:  # indexed before, or a concurrent request stored it first: keep theirs, drop our copy
                 self.store.delete(item.storage_key)
 
-    def _index(self, written: list[tuple[_Parsed, IndexItem]]) -> set[str]:
-        return index_committed(self.engine, [item for _, item in written])
+    def _written(
+        self,
+        todo: list[tuple[_Parsed, IndexItem]],
+        outcomes: list[StoreOutcome],
+        errors: list[Exception | None],
+    ) -> list[tuple[_Parsed, IndexItem]]:
+        """The instances whose bytes are on disk; the others are reported failed (0xA700)."""
+        written = []
+        for (p, item), err in zip(todo, errors, strict=True):
+            if err is None:
+                written.append((p, item))
+            else:
+                self._fail(outcomes[p.index], 0xA700, f"object store write failed: {err}")
+        return written
 
     def _isolate(
         self, written: list[tuple[_Parsed, IndexItem]], outcomes: list[StoreOutcome], exc: Exception
