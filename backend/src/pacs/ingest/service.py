@@ -1,12 +1,14 @@
 """Store DICOM instances: validate → put bytes → index, durably, atomically and idempotently.
 
 - Durable: bytes are fsynced in the object store and the index transaction is committed before success is
-  returned.
+  returned; the transaction commits only once the bytes it refers to are on disk.
 - Atomic: bytes go to a fresh key first; the index rows of a batch are written in one transaction, so a failure
   leaves no half-indexed instance visible and no orphan rows (the fresh bytes are deleted again).
-- Idempotent: an SOP Instance UID that is already indexed is reported as stored and not written twice.
-- Batched: a STOW-RS request with many instances costs a fixed number of database round trips, and callers
-  that arrive while an index transaction runs share the next one (group commit, ``_group_write``).
+- Idempotent: an SOP Instance UID that is already indexed is reported as stored and not indexed twice; the
+  copy just received is deleted, the indexed bytes are kept.
+- Batched: a STOW-RS request with many instances costs one index statement (``pacs_index_instances``, a
+  server-side function) and one commit, and callers that arrive while an index transaction runs share the
+  next one (group commit, ``_group_write``).
 
 The ingest call is its own unit of work (one STOW-RS request, one C-STORE, one seeding batch): it returns once
 the index holding its instances is committed, because success may only be reported then.
