@@ -8,7 +8,8 @@ directly and behind a transaction-mode pooler (pgbouncer, PgCat), where prepared
 
 The column lists are the ones :func:`pacs.dicom.attributes.instance_record` produces (plus the storage fields);
 a migration that adds an indexed attribute replaces this function with the longer list
-(``tests/integration/test_index_writes.py`` checks that every key the record holds is written).
+(``test_every_attribute_the_record_holds_is_indexed`` in ``tests/integration/test_ingest.py`` checks that
+every key the record holds is written).
 
 - Idempotent: an instance already indexed is left as it is and not returned (``ON CONFLICT DO NOTHING``).
 - Deadlock-free between concurrent batches: the caller sorts each array by UID and rows are inserted in that

@@ -1,9 +1,10 @@
-"""The one write path's SQL: a batch of instances in one round trip.
+"""The one write path's SQL: a batch of instances in one statement.
 
-Called by ``pacs.ingest`` once the batch's bytes are durable. The statements themselves are the server-side
-function ``pacs_index_instances`` (migration 0005): rows are sorted by UID before upserting so that concurrent
-batches lock in the same order (no deadlocks); study and series counters are updated incrementally
-(``n = n + delta``), which stays correct when concurrent transactions add to the same study.
+Called by ``pacs.ingest`` while the batch's bytes are being written; the transaction commits once they are
+durable (:func:`index_committed`). The statements themselves are the server-side function
+``pacs_index_instances`` (migration 0005): rows are sorted by UID before upserting so that concurrent batches
+lock in the same order (no deadlocks); study and series counters are updated incrementally (``n = n + delta``),
+which stays correct when concurrent transactions add to the same study.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ def index_instances(conn: Connection, items: list[IndexItem]) -> set[str]:
     """Index ``items``; return the SOP Instance UIDs that were new (others already existed: idempotent).
 
     One statement whatever the batch size: ``pacs_index_instances`` upserts patients, studies, series and
-    instances, adds the new instances to the study and series counters and signals other replicas. Rows are
-    sorted by UID, so concurrent batches lock in the same order. Run in autocommit, the call is its own
-    transaction: all of the batch or none of it.
+    instances, adds the new instances to the study and series counters and signals other replicas (delivered
+    at commit). Rows are sorted by UID, so concurrent batches lock in the same order. The caller's transaction
+    holds all of the batch or none of it.
     """
     if not items:
         return set()
