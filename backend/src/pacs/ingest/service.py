@@ -374,26 +374,21 @@ class IngestService:
         self,
         todo: list[tuple[_Parsed, IndexItem]],
         outcomes: list[StoreOutcome],
-        puts: list[Future[Exception | None]] | None = None,
+        puts: list[Future[Exception | None]],
     ) -> None:
         """Index the instances in one statement while their bytes are being written; commit once they are durable.
 
-        ``puts``: the object-store writes of ``todo``'s bytes, already started; else they start here. The
-        index transaction commits only when every byte it refers to is on disk; when a write failed, it rolls
-        back and the instances that are on disk are indexed on their own (the failed one is reported). The
-        statement indexes all of the batch or none of it, and is run again when it lost a deadlock or
-        serialization race to a concurrent batch.
+        ``puts``: the object-store writes of ``todo``'s bytes, already started (or done). The index transaction
+        commits only when every byte it refers to is on disk; when a write failed, it rolls back and the
+        instances that are on disk are indexed on their own (the failed one is reported). The statement
+        indexes all of the batch or none of it, and is run again when it lost a deadlock or serialization race
+        to a concurrent batch.
         """
-        futures = (
-            puts
-            if puts is not None
-            else [self._pool.submit(self._put, it.storage_key, p.data) for p, it in todo]
-        )
         errors: list[Exception | None] = []
 
         def durable() -> bool:
             if not errors:
-                errors.extend(f.result() for f in futures)
+                errors.extend(f.result() for f in puts)
             return all(e is None for e in errors)
 
         new: set[str] | None = None
