@@ -241,6 +241,99 @@ def test_thumbnails_and_colour_multiframe_rendering(live_server, stored):
             assert img.mode == "RGB" and max(img.size) <= max(ds.Rows, ds.Columns)
 
 
+def test_rendered_gif_the_third_required_type(live_server, stored):
+    """PS3.18 Table 8.7.4-1: a RESTful origin server renders single-frame images as JPEG (default), PNG and GIF."""
+    _, ds = stored["synthetic_ct"]
+    with live_server.client() as c:
+        r = c.get(_path(ds) + "/rendered", params={"viewport": "64,64"}, headers={"Accept": "image/gif"})
+        thumb = c.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/thumbnail", headers={"Accept": "image/gif"})
+        webp = c.get(_path(ds) + "/rendered", headers={"Accept": "image/webp"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/gif"
+    img = Image.open(BytesIO(r.content))
+    assert img.format == "GIF" and img.size == (64, 64) and np.asarray(img.convert("L")).std() > 5
+    assert thumb.status_code == 200 and Image.open(BytesIO(thumb.content)).format == "GIF"
+    assert webp.status_code == 406 and "image/gif" in webp.json()["detail"]
+
+
+def _images(resp) -> list[Image.Image]:
+    return [Image.open(BytesIO(body)) for _, body in _parts(resp)]
+
+
+def test_several_frames_a_series_and_a_study_render_as_multipart(live_server, stored):
+    """Rendered resources of several images (frames/1,2, a series, a study, a multi-frame instance asked as
+    multipart) answer multipart/related, one image per part, in order; a single-part Accept is 406 for them."""
+    _, ds = stored["SC_rgb_rle_2frame.dcm"]
+    study = f"/dicom-web/studies/{ds.StudyInstanceUID}"
+    series = f"{study}/series/{ds.SeriesInstanceUID}"
+    expected = [np.asarray(ds.pixel_array[i]) for i in range(2)]
+    with live_server.client() as c:
+        frames = c.get(
+            _path(ds) + "/frames/2,1/rendered", headers={"Accept": 'multipart/related; type="image/png"'}
+        )
+        default = c.get(_path(ds) + "/frames/1,2/rendered")
+        single_type = c.get(_path(ds) + "/frames/1,2/rendered", headers={"Accept": "image/jpeg"})
+        whole = c.get(_path(ds) + "/rendered", headers={"Accept": 'multipart/related; type="image/gif"'})
+        first = c.get(_path(ds) + "/rendered")
+        of_series = c.get(series + "/rendered")
+        of_study = c.get(study + "/rendered", headers={"Accept": 'multipart/related; type="image/*"'})
+        series_single = c.get(series + "/rendered", headers={"Accept": "image/png"})
+        missing = c.get("/dicom-web/studies/1.2.3.4/rendered")
+    assert frames.status_code == 200 and frames.headers["content-type"].startswith(
+        'multipart/related; type="image/png"'
+    )
+    got = [np.asarray(img) for img in _images(frames)]
+    assert [p[0] for p in _parts(frames)] == ["image/png", "image/png"]
+    # PNG is lossless: the frames come back exact, in the order asked
+    assert np.array_equal(got[0], expected[1]) and np.array_equal(got[1], expected[0])
+    assert default.status_code == 200 and [img.format for img in _images(default)] == ["JPEG", "JPEG"]
+    assert single_type.status_code == 406
+    assert whole.status_code == 200 and [img.format for img in _images(whole)] == ["GIF", "GIF"]
+    assert first.status_code == 200 and first.headers["content-type"] == "image/jpeg"
+
+    def frames_in(uid_keyword: str) -> int:  # the stored images sharing this series / study
+        return sum(
+            int(d.get("NumberOfFrames", 1) or 1)
+            for _, d in stored.values()
+            if d.get(uid_keyword) == ds.get(uid_keyword) and "PixelData" in d
+        )
+
+    for resp, keyword in ((of_series, "SeriesInstanceUID"), (of_study, "StudyInstanceUID")):
+        imgs = _images(resp)
+        assert resp.status_code == 200 and len(imgs) == frames_in(keyword) >= 2
+        assert all(i.format == "JPEG" and i.size == (ds.Columns, ds.Rows) for i in imgs[:2])
+    assert series_single.status_code == 406 and missing.status_code == 404
+
+
+def test_a_study_without_images_has_nothing_to_render(live_server, stored):
+    from pydicom.uid import generate_uid
+
+    from tests.dicomfactory import ct_dataset, to_bytes
+
+    report = ct_dataset(study_uid=generate_uid())
+    for keyword in (
+        "PixelData",
+        "Rows",
+        "Columns",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+    ):
+        if keyword in report:
+            delattr(report, keyword)
+    report.SOPClassUID = report.file_meta.MediaStorageSOPClassUID = (
+        "1.2.840.10008.5.1.4.1.1.88.11"  # Basic Text SR
+    )
+    report.Modality = "SR"
+    body, ctype = multipart([to_bytes(report)])
+    with live_server.client() as c:
+        assert c.post("/dicom-web/studies", content=body, headers={"Content-Type": ctype}).status_code == 200
+        r = c.get(f"/dicom-web/studies/{report.StudyInstanceUID}/rendered")
+    assert r.status_code == 406 and "no image" in r.json()["detail"]
+
+
 def test_missing_resources_are_404(live_server, stored):
     with live_server.client() as c:
         assert c.get("/dicom-web/studies/1.2.3.4").status_code == 404

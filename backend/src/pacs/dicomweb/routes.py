@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,7 +17,7 @@ from pacs.dicomweb.stow import store_response
 from pacs.exceptions import BadRequestError, NotAcceptableError, PayloadTooLargeError
 from pacs.query.engine import Level
 from pacs.query.results import tag_hex
-from pacs.retrieve import RenderParams
+from pacs.retrieve import RENDERED_TYPES, RenderParams
 from pacs.retrieve.service import InstanceRef
 from pacs.services import Services
 
@@ -446,19 +447,41 @@ def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, tag: 
 # --- rendered and thumbnails (PS3.18 8.3.5, 10.4.1.1.3/4) -----------------------------------------------
 
 
-def _render_params(request: Request, thumbnail: bool) -> RenderParams:
-    q = request.query_params
-    accept = q.get("accept") or request.headers.get("accept")
-    media_type = None
+def _rendered_media(accept: str | None, single: bool) -> tuple[str, bool]:
+    """The rendered media type for ``accept`` and whether the answer is multipart/related (PS3.18 8.7.4, 8.7.5).
+
+    A single-part type (``image/jpeg``, ``image/png``, ``image/gif``) only fits a resource that is a single
+    image (``single``: an instance's first frame, one frame, a thumbnail); ``multipart/related; type=...``
+    fits any resource, one part per image. ``*/*`` and a missing Accept give JPEG, the default, as one image
+    or as multipart. No acceptable range left: 406.
+    """
     for r in media.parse_accept(accept):
-        if r.type in ("image/jpeg", "image/*", "*/*"):
-            media_type = "image/jpeg"
-            break
-        if r.type == "image/png":
-            media_type = "image/png"
-            break
-    if media_type is None:
-        raise NotAcceptableError(f"cannot render as {accept!r}; use image/jpeg or image/png")
+        if r.type == "multipart/related":
+            inner = (r.related_type or "*/*").lower()
+            if inner in RENDERED_TYPES:
+                return inner, True
+            if inner in ("image/*", "*/*"):
+                return "image/jpeg", True
+        elif r.type in RENDERED_TYPES or r.type in ("image/*", "*/*"):
+            if single:
+                return (r.type if r.type in RENDERED_TYPES else "image/jpeg"), False
+            if r.type == "*/*":
+                return "image/jpeg", True
+    offered = ", ".join(RENDERED_TYPES)
+    if single:
+        raise NotAcceptableError(f"cannot render as {accept!r}; use {offered}")
+    raise NotAcceptableError(
+        f"cannot render as {accept!r}: this resource is several images, so ask for "
+        f'multipart/related; type="image/jpeg" (or png, gif)'
+    )
+
+
+def _render_params(
+    request: Request, thumbnail: bool = False, single: bool = True
+) -> tuple[RenderParams, bool]:
+    """Rendering parameters from the query (PS3.18 8.3.5.1) and whether the answer is multipart."""
+    q = request.query_params
+    media_type, multipart = _rendered_media(q.get("accept") or request.headers.get("accept"), single)
     params = RenderParams(media_type=media_type)
     if "quality" in q:
         try:
@@ -489,27 +512,62 @@ def _render_params(request: Request, thumbnail: bool) -> RenderParams:
     elif thumbnail:
         params.viewport = (128, 128)
         params.upscale = False
-    return params
+    return params, multipart
+
+
+def _images_response(images: Iterator[bytes], media_type: str, multipart: bool) -> Response:
+    if not multipart:
+        return Response(next(images), media_type=media_type)
+    boundary = media.new_boundary()
+    return StreamingResponse(
+        media.multipart_body(((media_type, img) for img in images), boundary),
+        media_type=f'multipart/related; type="{media_type}"; boundary={boundary}',
+    )
 
 
 def _rendered(request: Request, ref: InstanceRef, frame: int, thumbnail: bool = False) -> Response:
-    params = _render_params(request, thumbnail)
+    params, multipart = _render_params(request, thumbnail)
     data = _services(request).retrieve.rendered(ref, frame, params)
+    if multipart:
+        return _images_response(iter([data]), params.media_type, True)
     return Response(data, media_type=params.media_type)
+
+
+@router.get("/studies/{study}/rendered", summary="WADO-RS: rendered study (every image, multipart)")
+def rendered_study(request: Request, study: str) -> Response:
+    params, multipart = _render_params(request, single=False)
+    images = _services(request).retrieve.rendered_all(study, None, params)
+    return _images_response(images, params.media_type, multipart)
+
+
+@router.get(
+    "/studies/{study}/series/{series}/rendered", summary="WADO-RS: rendered series (every image, multipart)"
+)
+def rendered_series(request: Request, study: str, series: str) -> Response:
+    params, multipart = _render_params(request, single=False)
+    images = _services(request).retrieve.rendered_all(study, series, params)
+    return _images_response(images, params.media_type, multipart)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/rendered", summary="WADO-RS: rendered instance")
 def rendered_instance(request: Request, study: str, series: str, sop: str) -> Response:
-    return _rendered(request, _one(request, study, series, sop), 1)
+    """The first frame as one image; with a multipart/related Accept, every frame (one part each)."""
+    params, multipart = _render_params(request)
+    ref = _one(request, study, series, sop)
+    images = _services(request).retrieve.rendered_frames(ref, None if multipart else [1], params)
+    return _images_response(images, params.media_type, multipart)
 
 
 @router.get(
     "/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered",
-    summary="WADO-RS: rendered frame",
+    summary="WADO-RS: rendered frames",
 )
 def rendered_frame(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
+    """One frame as one image; several frames as multipart/related, one part each, in the order asked."""
     numbers = _frame_numbers(frames)
-    return _rendered(request, _one(request, study, series, sop), numbers[0])
+    params, multipart = _render_params(request, single=len(numbers) == 1)
+    images = _services(request).retrieve.rendered_frames(_one(request, study, series, sop), numbers, params)
+    return _images_response(images, params.media_type, multipart)
 
 
 @router.get("/studies/{study}/thumbnail", summary="WADO-RS: study thumbnail")

@@ -10,10 +10,14 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, pixel_array
 
+#: The rendered media types offered (PS3.18 Table 8.7.4-1, single-frame images: JPEG the default, PNG and GIF
+#: required of a RESTful origin server).
+RENDERED_TYPES = ("image/jpeg", "image/png", "image/gif")
+
 
 @dataclass
 class RenderParams:
-    media_type: str = "image/jpeg"  # image/jpeg | image/png
+    media_type: str = "image/jpeg"  # image/jpeg | image/png | image/gif (RENDERED_TYPES)
     quality: int = 90
     window: tuple[float, float, str] | None = None  # center, width, function
     viewport: tuple[int, int] | None = None  # vw, vh (fit inside, aspect kept)
@@ -78,6 +82,8 @@ def render(ds: Dataset, frame_index: int, params: RenderParams) -> bytes:
     buf = BytesIO()
     if params.media_type == "image/png":
         image.save(buf, format="PNG")
+    elif params.media_type == "image/gif":  # a 256-entry palette: grey levels kept, colour adapted
+        (image if image.mode == "L" else image.convert("RGB").quantize(256)).save(buf, format="GIF")
     else:
         image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode).save(
             buf, format="JPEG", quality=params.quality

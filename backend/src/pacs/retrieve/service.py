@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
@@ -155,16 +157,50 @@ class RetrieveService:
 
     # -- rendered ------------------------------------------------------------------------------------------
     def rendered(self, ref: InstanceRef, frame: int, params: RenderParams) -> bytes:
-        ds = pydicom.dcmread(BytesIO(self.read(ref)))
-        if "PixelData" not in ds:
+        return next(self.rendered_frames(ref, [frame], params))
+
+    def rendered_frames(
+        self, ref: InstanceRef, frames: list[int] | None, params: RenderParams
+    ) -> Iterator[bytes]:
+        """The instance's ``frames`` (1-based; None: all of them) rendered one by one, in the order asked.
+
+        The instance is read and the frame numbers checked before this returns (404 / 406 raised here); the
+        images are rendered as they are consumed.
+        """
+        ds = self._renderable(ref)
+        if ds is None:
             raise NotAcceptableError("the instance has no pixel data to render")
         nframes = int(ds.get("NumberOfFrames", 1) or 1)
-        if frame < 1 or frame > nframes:
-            raise NotFoundError(f"frame {frame} does not exist (the instance has {nframes})")
-        try:
-            return render(ds, frame - 1, params)
-        except Exception as exc:
-            raise NotAcceptableError(f"cannot render this instance: {exc}") from exc
+        wanted = list(range(1, nframes + 1)) if frames is None else frames
+        missing = [f for f in wanted if f < 1 or f > nframes]
+        if missing:
+            raise NotFoundError(f"frame {missing[0]} does not exist (the instance has {nframes})")
+        return (_render(ds, f, params) for f in wanted)
+
+    def rendered_all(self, study: str, series: str | None, params: RenderParams) -> Iterator[bytes]:
+        """Every frame of every image of a study or series, rendered, in the index's instance order; instances
+        without pixel data (reports, documents) are left out. 406 when there is no image at all."""
+        refs = self.locate(study, series)
+
+        def images() -> Iterator[bytes]:
+            for ref in refs:
+                ds = self._renderable(ref)
+                if ds is None:
+                    continue
+                for f in range(1, int(ds.get("NumberOfFrames", 1) or 1) + 1):
+                    yield _render(ds, f, params)
+
+        it = images()
+        first = next(
+            it, None
+        )  # the first image is made here, so an empty resource is a 406, not an empty body
+        if first is None:
+            raise NotAcceptableError(f"the {'series' if series else 'study'} holds no image to render")
+        return itertools.chain([first], it)
+
+    def _renderable(self, ref: InstanceRef) -> Dataset | None:
+        ds = pydicom.dcmread(BytesIO(self.read(ref)))
+        return ds if "PixelData" in ds else None
 
     def representative(self, study: str, series: str | None = None) -> InstanceRef:
         """The instance shown for a study or series thumbnail: the middle image of the (first) series."""
@@ -172,6 +208,13 @@ class RetrieveService:
         first_series = refs[0].series_instance_uid
         in_series = [r for r in refs if r.series_instance_uid == first_series]
         return in_series[len(in_series) // 2]
+
+
+def _render(ds: Dataset, frame: int, params: RenderParams) -> bytes:
+    try:
+        return render(ds, frame - 1, params)
+    except Exception as exc:
+        raise NotAcceptableError(f"cannot render this instance: {exc}") from exc
 
 
 def _find(ds: Dataset, tag: int) -> Any:
