@@ -180,3 +180,21 @@ def test_unsupported_matching_key_is_ignored_with_a_warning(live_server, archive
     assert "PatientAge" in r.headers["warning"]
     r = _q(live_server, limit="")
     assert r.status_code == 200 and "warning" not in r.headers
+
+
+def test_includefield_takes_a_private_tag(live_server, archive):
+    """A private attribute is named by its tag (it has no keyword): returned where the instance holds it."""
+    from tests.dicomfactory import ct_dataset, to_bytes
+
+    ds = ct_dataset(study_uid=generate_uid())
+    block = ds.private_block(0x0009, "PACS PORTAL TEST", create=True)
+    block.add_new(0x01, "LO", "vendor value")
+    body, ctype = multipart([to_bytes(ds)])
+    with live_server.client() as c:
+        assert c.post("/dicom-web/studies", content=body, headers={"Content-Type": ctype}).status_code == 200
+        r = c.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/instances", params={"includefield": "00091001"})
+        plain = c.get(f"/dicom-web/studies/{ds.StudyInstanceUID}/instances")
+    assert r.status_code == 200, r.text
+    [inst] = r.json()
+    assert inst["00091001"] == {"vr": "LO", "Value": ["vendor value"]}
+    assert "00091001" not in plain.json()[0]

@@ -159,9 +159,12 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
                     include_all = True
                     continue
                 kw = _keyword(item.split(".")[0])
-                if kw is None:
+                if kw is not None:
+                    include.add(tag_hex(kw))
+                elif re.fullmatch(r"[0-9A-Fa-f]{8}", item):  # a tag outside the dictionary (private): as is
+                    include.add(item.upper())
+                else:
                     raise BadRequestError(f"includefield {item!r} is not a DICOM keyword or tag")
-                include.add(tag_hex(kw))
             continue
         if name in _RESERVED:
             continue
