@@ -345,3 +345,31 @@ def test_health_endpoints(live_server):
     with live_server.client() as c:
         assert c.get("/healthz").json() == {"status": "ok"}
         assert c.get("/readyz").json()["status"] == "ok"
+
+
+def test_a_structured_report_renders_as_html_text_and_xml(live_server, stored):
+    """PS3.18 Table 8.7.4-1, the Text category: a report renders as text/html (the default), text/plain and
+    text/xml, its content tree in document order, its text escaped."""
+    from xml.etree import ElementTree as ET
+
+    raw = bundled_with_new_uid("test-SR.dcm")
+    ds = pydicom.dcmread(BytesIO(raw))
+    body, ctype = multipart([raw])
+    with live_server.client() as c:
+        assert c.post("/dicom-web/studies", content=body, headers={"Content-Type": ctype}).status_code == 200
+        html_r = c.get(_path(ds) + "/rendered")
+        plain = c.get(_path(ds) + "/rendered", headers={"Accept": "text/plain"})
+        xml = c.get(_path(ds) + "/rendered", params={"accept": "text/xml"})
+        jpeg = c.get(_path(ds) + "/rendered", headers={"Accept": "image/jpeg"})
+    assert html_r.status_code == 200 and html_r.headers["content-type"] == "text/html; charset=utf-8"
+    page = html_r.text
+    assert "<h1>Diagnosis</h1>" in page and "<b>Diameter:</b> 3 cm" in page
+    assert "&amp;%$§&quot;!()&lt;&gt;{}/;" in page and "<>{}" not in page  # the report's text, escaped
+    assert plain.status_code == 200 and plain.headers["content-type"].startswith("text/plain")
+    lines = plain.text.splitlines()
+    assert lines[0] == "Diagnosis" and "  Text Code: A mass of" in lines
+    assert lines.index("  Text Code: A mass of") < lines.index("  Diameter: 3 cm")  # document order
+    root = ET.fromstring(xml.content)
+    assert root.tag == "report" and root.get("title") == "Diagnosis"
+    assert any(i.get("name") == "Diameter" and i.get("value") == "3 cm" for i in root.iter("item"))
+    assert jpeg.status_code == 406 and "text/html" in jpeg.json()["detail"]

@@ -17,7 +17,7 @@ from pacs.dicomweb.stow import store_response
 from pacs.exceptions import BadRequestError, NotAcceptableError, PayloadTooLargeError
 from pacs.query.engine import Level
 from pacs.query.results import tag_hex
-from pacs.retrieve import RENDERED_TYPES, RenderParams
+from pacs.retrieve import RENDERED_TYPES, TEXT_TYPES, RenderParams, is_structured_report
 from pacs.retrieve.service import InstanceRef
 from pacs.services import Services
 
@@ -552,11 +552,27 @@ def rendered_series(request: Request, study: str, series: str) -> Response:
     return _images_response(images, params.media_type, multipart)
 
 
+def _text_media(accept: str | None) -> str:
+    """A report's rendered media type (PS3.18 Table 8.7.4-1, Text: HTML the default, plain text, XML)."""
+    for r in media.parse_accept(accept):
+        if r.type in TEXT_TYPES:
+            return r.type
+        if r.type in ("text/*", "*/*"):
+            return "text/html"
+    raise NotAcceptableError(f"a report renders as {', '.join(TEXT_TYPES)}, not {accept!r}")
+
+
 @router.get("/studies/{study}/series/{series}/instances/{sop}/rendered", summary="WADO-RS: rendered instance")
 def rendered_instance(request: Request, study: str, series: str, sop: str) -> Response:
-    """The first frame as one image; with a multipart/related Accept, every frame (one part each)."""
-    params, multipart = _render_params(request)
+    """An image: the first frame as one image; with a multipart/related Accept, every frame (one part each).
+    A Structured Report: its content as HTML, plain text or XML."""
     ref = _one(request, study, series, sop)
+    if is_structured_report(ref.sop_class_uid):
+        q = request.query_params
+        media_type = _text_media(q.get("accept") or request.headers.get("accept"))
+        body = _services(request).retrieve.rendered_report(ref, media_type)
+        return Response(body, media_type=f"{media_type}; charset=utf-8")
+    params, multipart = _render_params(request)
     images = _services(request).retrieve.rendered_frames(ref, None if multipart else [1], params)
     return _images_response(images, params.media_type, multipart)
 

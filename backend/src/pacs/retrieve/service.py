@@ -18,7 +18,7 @@ from pacs.dicom.json import INSTANCE_URL
 from pacs.dicom.transfer_syntax import EXPLICIT_LE, LOSSY
 from pacs.exceptions import BadRequestError, NotAcceptableError, NotFoundError
 from pacs.index import reads
-from pacs.retrieve.render import RenderParams, render
+from pacs.retrieve.render import RenderParams, render, render_report
 from pacs.storage import ObjectStore
 
 __all__ = ["InstanceRef", "RenderParams", "RetrieveService"]
@@ -176,6 +176,14 @@ class RetrieveService:
         if missing:
             raise NotFoundError(f"frame {missing[0]} does not exist (the instance has {nframes})")
         return (_render(ds, f, params) for f in wanted)
+
+    def rendered_report(self, ref: InstanceRef, media_type: str) -> bytes:
+        """A Structured Report rendered as text (``TEXT_TYPES``)."""
+        ds = pydicom.dcmread(BytesIO(self.read(ref)))
+        try:
+            return render_report(ds, media_type)
+        except Exception as exc:
+            raise NotAcceptableError(f"cannot render this report: {exc}") from exc
 
     def rendered_all(self, study: str, series: str | None, params: RenderParams) -> Iterator[bytes]:
         """Every frame of every image of a study or series, rendered, in the index's instance order; instances
