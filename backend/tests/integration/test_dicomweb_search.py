@@ -156,7 +156,6 @@ def test_series_and_instance_levels_nested(live_server, archive):
         {"limit": "100000000000"},
         {"offset": "-5"},
         {"StudyInstanceUID": "not-a-uid"},
-        {"NoSuchAttribute": "x"},
         {"includefield": "Bogus"},
         {"fuzzymatching": "maybe"},
     ],
@@ -198,3 +197,15 @@ def test_includefield_takes_a_private_tag(live_server, archive):
     [inst] = r.json()
     assert inst["00091001"] == {"vr": "LO", "Value": ["vendor value"]}
     assert "00091001" not in plain.json()[0]
+
+
+def test_an_unsupported_query_parameter_is_ignored_with_a_warning(live_server, archive):
+    """PS3.18 8.3: the origin server ignores Query Parameters it does not support and answers as if they were
+    absent (here with a Warning); a supported parameter with a bad value stays a 400 (above)."""
+    plain = _q(live_server, PatientID="MRN-1")
+    extra = _q(live_server, PatientID="MRN-1", NoSuchAttribute="x", **{"vendör-param": "1", 'q"x': "2"})
+    assert plain.status_code == 200 and extra.status_code == 200, extra.text
+    assert extra.json() == plain.json() and len(plain.json()) >= 1
+    warning = extra.headers["warning"]
+    assert warning.startswith("299 ") and "NoSuchAttribute" in warning and "vend?r-param" in warning
+    assert "warning" not in plain.headers

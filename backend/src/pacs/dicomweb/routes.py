@@ -149,6 +149,7 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
     include: set[str] = set()
     include_all = False
     keys: dict[str, str] = {}
+    unsupported: list[str] = []
     for name, value in request.query_params.multi_items():
         if name == "includefield":
             for item in value.split(","):
@@ -170,10 +171,10 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
             continue
         kw = _keyword(name.split(".")[0])
         if kw is None:
-            raise BadRequestError(
-                f"query parameter {name!r} is neither a DICOM attribute (keyword or tag) nor one of "
-                f"{sorted(_RESERVED)}"
-            )
+            # PS3.18 8.3: an unsupported Query Parameter is ignored (the request answered as if it were absent),
+            # and the response says so in a Warning; a supported one with an invalid value is a 400.
+            unsupported.append(name)
+            continue
         if "," in value and dictionary_VR(kw) in _LIST_VRS:
             # A list of values: PS3.18 8.3.4.1 writes a UID list comma-separated, and clients such as
             # dicomweb-client send every list that way (ModalitiesInStudy=CT,MR). A comma is never part of a UID
@@ -195,6 +196,10 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
         with_study=level != Level.STUDY and "StudyInstanceUID" not in fixed,
     )
     warnings = []
+    if unsupported:
+        # header-safe: printable ASCII, no quote or backslash (the names come from the URL)
+        names = re.sub(r'[^\x20-\x7e]|["\\]', "?", ", ".join(sorted(set(unsupported))))[:500]
+        warnings.append(f'299 pacs "Unsupported query parameters were ignored: {names}"')
     if ignored:
         warnings.append(
             f'299 pacs "The following attributes are not supported for matching: {", ".join(ignored)}"'
