@@ -536,9 +536,7 @@ def _images_response(images: Iterator[bytes], media_type: str, multipart: bool) 
 def _rendered(request: Request, ref: InstanceRef, frame: int, thumbnail: bool = False) -> Response:
     params, multipart = _render_params(request, thumbnail)
     data = _services(request).retrieve.rendered(ref, frame, params)
-    if multipart:
-        return _images_response(iter([data]), params.media_type, True)
-    return Response(data, media_type=params.media_type)
+    return _images_response(iter([data]), params.media_type, multipart)
 
 
 @router.get("/studies/{study}/rendered", summary="WADO-RS: rendered study (every image, multipart)")
