@@ -199,9 +199,8 @@ class RetrieveService:
                     yield _render(ds, f, params)
 
         it = images()
-        first = next(
-            it, None
-        )  # the first image is made here, so an empty resource is a 406, not an empty body
+        # the first image is made here, so an empty resource is a 406, not an empty body
+        first = next(it, None)
         if first is None:
             raise NotAcceptableError(f"the {'series' if series else 'study'} holds no image to render")
         return itertools.chain([first], it)
