@@ -92,9 +92,9 @@ def stow_run(server: Server, bodies: list[tuple[bytes, str, int, int]], clients:
     secs = time.perf_counter() - t0
     cpu1 = server.cpu_snapshot()
     cpu = cpu_delta(cpu0, cpu1)
-    own = server.pid()
+    own = set(server.server_pids())
     db_cpu = cpu_delta(
-        {k: v for k, v in cpu0.items() if k != own}, {k: v for k, v in cpu1.items() if k != own}
+        {k: v for k, v in cpu0.items() if k not in own}, {k: v for k, v in cpu1.items() if k not in own}
     )
     n = sum(b[2] for b in bodies)
     payload = sum(b[3] for b in bodies)

@@ -99,6 +99,27 @@ def wait_tcp(port: int, timeout: float) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
 
 
+def descendants(pid: int) -> list[int]:
+    """The child processes of ``pid``, their children, and so on (Linux ``/proc``)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            out.extend(kids)
+            todo.extend(kids)
+    return out
+
+
 def _stop(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
     if proc.poll() is not None:
         return
@@ -698,9 +719,13 @@ class PacsServer:
         finally:
             eng.dispose()
 
+    def server_pids(self) -> list[int]:
+        """``pacs serve`` and its HTTP worker processes (``PACS_HTTP_WORKERS``)."""
+        return [self.proc.pid, *descendants(self.proc.pid)] if self.proc else []
+
     def cpu_snapshot(self) -> dict[int, float]:
-        """CPU seconds of the ``pacs serve`` process and of the PostgreSQL backends of its database."""
-        pids = ([self.proc.pid] if self.proc else []) + self.backend_pids()
+        """CPU seconds of the ``pacs serve`` processes and of the PostgreSQL backends of its database."""
+        pids = self.server_pids() + self.backend_pids()
         return {pid: proc_cpu_seconds(pid) for pid in pids}
 
     def __enter__(self) -> PacsServer:
@@ -793,6 +818,9 @@ class OrthancServer:
 
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
+
+    def server_pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc else []
 
     def count_studies(self) -> int:
         return int(httpx.get(f"{self.url}/statistics", timeout=60).json()["CountStudies"])

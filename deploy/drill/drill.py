@@ -188,6 +188,29 @@ class Replica:
             time.sleep(0.1)
         raise RuntimeError(f"replica {self.name} not ready after {timeout} s; see {self.logfile}")
 
+    def processes(self) -> list[int]:
+        """``pacs serve`` and its HTTP worker processes (PACS_HTTP_WORKERS): what runs on the replica's VM."""
+        if self.proc is None:
+            return []
+        pids, todo = [self.proc.pid], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            with contextlib.suppress(OSError):
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/children") as f:
+                        kids = [int(k) for k in f.read().split()]
+                        pids.extend(kids)
+                        todo.extend(kids)
+        return pids
+
+    def kill(self) -> None:
+        """SIGKILL every process of the replica at once (a spot VM vanishing takes them all)."""
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.proc is not None:
+            self.proc.wait(10)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -480,9 +503,8 @@ pidfile = {pgb_dir}/pgbouncer.pid
         at(0.20)
         a = replicas[0]
         assert a.proc is not None
-        a.proc.send_signal(signal.SIGKILL)
-        a.proc.wait(10)
-        log("SIGKILL replica a (spot VM gone)")
+        a.kill()
+        log("SIGKILL replica a, every process of it (spot VM gone)")
         time.sleep(2.0)
         took = a.start()
         log(f"replica a restarted, ready in {took:.1f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -72,9 +73,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return error_response(500, "internal_error", f"{type(exc).__name__}; see the server log")
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | int]:
+        """Liveness: the process answers (``pid``: which of the HTTP worker processes, see pacs.workers)."""
+        return {"status": "ok", "pid": os.getpid()}
 
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request) -> JSONResponse:

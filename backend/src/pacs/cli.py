@@ -73,14 +73,22 @@ def serve(
     host: str | None = typer.Option(None, help="HTTP bind address (default PACS_HTTP_HOST)."),
     port: int | None = typer.Option(None, help="HTTP port (default PACS_HTTP_PORT, 8000)."),
     dimse_port: int | None = typer.Option(None, help="DIMSE port (default PACS_DIMSE_PORT, 11112)."),
+    workers: int | None = typer.Option(
+        None,
+        min=0,
+        help="HTTP worker processes sharing the port (default PACS_HTTP_WORKERS; 0: one per CPU core).",
+    ),
+    listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True, help="Worker: inherited socket."),
 ) -> None:
     """Start the archive: DICOMweb at :8000/dicom-web, the portal API at :8000/api, DIMSE on :11112.
 
-    Both sides run in one process over the same services by default; ``--only http`` / ``--only dimse``
-    run one alone, so each can be deployed and scaled on its own.
+    Both sides run over the same services by default; ``--only http`` / ``--only dimse`` run one alone, so
+    each can be deployed and scaled on its own. The HTTP side runs in one process per CPU core
+    (``--workers`` / ``PACS_HTTP_WORKERS``, see :mod:`pacs.workers`); DIMSE runs in the first one.
     """
     import uvicorn
 
+    from pacs import workers as worker_procs
     from pacs.app import create_app
     from pacs.dimse import DimseServer
     from pacs.http_protocol import CoalescingHttpProtocol
@@ -89,8 +97,26 @@ def serve(
     _logging()
     malloc.tune()  # large DICOM buffers stay in the heap (see pacs.malloc)
     settings = get_settings()
-    if migrate_first:
-        run_migrations()
+    http_host, http_port = host or settings.http_host, port or settings.http_port
+    sock = None
+    extra: worker_procs.HttpWorkers | None = None
+    if listen_fd is not None:  # an HTTP worker started by another ``pacs serve`` (pacs.workers)
+        worker_procs.die_with_parent()
+        only = Only.http
+        sock = worker_procs.inherited_socket(listen_fd)
+    else:
+        if migrate_first:
+            run_migrations()
+        n = worker_procs.worker_count(settings.http_workers if workers is None else workers)
+        if only != Only.dimse and n > 1:
+            try:
+                sock = worker_procs.listen_socket(http_host, http_port)
+            except OSError as exc:
+                console.print(f"[red]cannot listen on {http_host}:{http_port}: {exc}[/red]")
+                raise typer.Exit(1) from exc
+            extra = worker_procs.HttpWorkers(sock, n - 1, host=http_host, port=http_port)
+            extra.start()
+            lifecycle.on_signal(extra.forward)
     services = Services.create(settings)
     dimse: DimseServer | None = None
     try:
@@ -106,11 +132,13 @@ def serve(
             lifecycle.on_stop(partial(_finish_associations, dimse))
             lifecycle.wait_for_signal(settings.shutdown_drain_seconds, settings.shutdown_timeout_seconds)
             return
-        _start_demo_seed()  # first start: synthetic demo studies, in the background
-        console.print(
-            f"[bold]PACS Portal[/bold] HTTP on {host or settings.http_host}:{port or settings.http_port} "
-            f"(DICOMweb at /dicom-web). Synthetic data only; not for clinical use."
-        )
+        if listen_fd is None:
+            _start_demo_seed()  # first start: synthetic demo studies, in the background
+            procs = 1 + (extra.count if extra else 0)
+            console.print(
+                f"[bold]PACS Portal[/bold] HTTP on {http_host}:{http_port} (DICOMweb at /dicom-web), "
+                f"{procs} process{'es' if procs > 1 else ''}. Synthetic data only; not for clinical use."
+            )
         # Graceful shutdown (pacs.lifecycle): SIGTERM → /readyz 503 while still serving for the drain period,
         # then uvicorn finishes in-flight requests while the stop hooks let DIMSE associations finish.
         if dimse is not None:
@@ -118,18 +146,21 @@ def serve(
         server = lifecycle.DrainingServer(
             uvicorn.Config(
                 create_app(settings, services),
-                host=host or settings.http_host,
-                port=port or settings.http_port,
+                host=http_host,
+                port=http_port,
                 log_level=settings.log_level.lower(),
                 http=CoalescingHttpProtocol,
                 timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
             ),
             drain_seconds=settings.shutdown_drain_seconds,
             stop_timeout=settings.shutdown_timeout_seconds,
+            accept_one=sock is not None,
         )
-        server.run()
+        server.run(sockets=[sock] if sock is not None else None)
         server.wait_stopped()
     finally:
+        if extra is not None:  # the workers drain and stop in parallel; the first process exits last
+            extra.stop(settings.shutdown_drain_seconds + settings.shutdown_timeout_seconds + 5.0)
         if dimse is not None:
             dimse.stop()
         services.close()

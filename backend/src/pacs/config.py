@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # --- HTTP ----------------------------------------------------------------------------------------------
     http_host: str = "0.0.0.0"
     http_port: int = 8000
+    http_workers: int = Field(
+        default=0,
+        ge=0,
+        description="HTTP worker processes sharing the port (pacs.workers); 0: one per CPU core.",
+    )
     public_base_url: str | None = Field(
         default=None, description="Base URL used in RetrieveURL values; default: taken from each request."
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,25 @@ draining = threading.Event()
 """Set from the first SIGTERM/SIGINT on: readiness is false, new work should go elsewhere."""
 
 _stop_hooks: list[StopHook] = []
+_signal_hooks: list[Callable[[int], None]] = []
 _hooks_lock = threading.Lock()
+
+
+def on_signal(hook: Callable[[int], None]) -> None:
+    """Register ``hook(signum)``: called at once for every SIGTERM/SIGINT the HTTP server gets (the HTTP
+    worker processes hear of it this way, see :mod:`pacs.workers`). It must not block."""
+    with _hooks_lock:
+        _signal_hooks.append(hook)
+
+
+def _run_signal_hooks(sig: int) -> None:
+    with _hooks_lock:
+        hooks = list(_signal_hooks)
+    for hook in hooks:
+        try:
+            hook(sig)
+        except Exception:
+            log.exception("signal hook %r failed", hook)
 
 
 def on_stop(hook: StopHook) -> None:
@@ -85,13 +104,35 @@ class DrainingServer(uvicorn.Server):
     the process exits 0 after a graceful stop.
     """
 
-    def __init__(self, config: uvicorn.Config, *, drain_seconds: float, stop_timeout: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        drain_seconds: float,
+        stop_timeout: float,
+        accept_one: bool = False,
+    ) -> None:
+        self.listen_backlog = config.backlog
+        if accept_one:
+            # Several processes share the listening socket (pacs.workers): each takes one connection per
+            # wake-up, as nginx does with ``multi_accept off``, so a process that is busy leaves the next
+            # connection to an idle one. asyncio accepts up to ``backlog`` connections per wake-up, and uses
+            # the same number for listen(); :meth:`startup` restores the socket's queue length afterwards.
+            config.backlog = 1
         super().__init__(config)
+        self.accept_one = accept_one
         self.drain_seconds = max(0.0, drain_seconds)
         self.stop_timeout = stop_timeout
         self._stopper: threading.Thread | None = None
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.accept_one:
+            for sock in sockets or []:
+                sock.listen(self.listen_backlog)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        _run_signal_hooks(sig)
         if self._stopper is not None:  # a second signal: stop waiting
             log.warning("second signal %s: shutting down now", signal.Signals(sig).name)
             if self.should_exit:

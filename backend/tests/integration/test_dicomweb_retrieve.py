@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from io import BytesIO
 
 import numpy as np
@@ -343,7 +344,7 @@ def test_missing_resources_are_404(live_server, stored):
 
 def test_health_endpoints(live_server):
     with live_server.client() as c:
-        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/healthz").json() == {"status": "ok", "pid": os.getpid()}  # live_server runs in-process
         assert c.get("/readyz").json()["status"] == "ok"
 
 
