@@ -167,10 +167,13 @@ def test_bad_queries_are_400_json(live_server, archive, params):
     assert body["error"] == "bad_request" and body["detail"]
 
 
-def test_xml_only_accept_is_406(live_server, archive):
+def test_single_document_xml_accept_is_406(live_server, archive):
+    """Search results in DICOM XML are multipart/related, one document per result (test_dicomweb_xml.py);
+    a single application/dicom+xml document cannot hold them."""
     with live_server.client() as c:
         r = c.get("/dicom-web/studies", headers={"Accept": "application/dicom+xml"})
     assert r.status_code == 406
+    assert 'multipart/related; type="application/dicom+xml"' in r.json()["detail"]
 
 
 def test_unsupported_matching_key_is_ignored_with_a_warning(live_server, archive):

@@ -194,13 +194,14 @@ def test_retrieve_urls_follow_the_host_the_client_used(live_server, clean_db):
 
 
 def test_an_accept_the_response_cannot_meet_is_406_before_anything_is_stored(live_server, clean_db):
+    """The response is DICOM JSON or DICOM XML (application/dicom+xml); plain application/xml is neither."""
     study = generate_uid()
     body, ctype = multipart([ct_bytes(study_uid=study)])
     with live_server.client() as c:
         r = c.post(
             "/dicom-web/studies",
             content=body,
-            headers={"Content-Type": ctype, "Accept": "application/dicom+xml"},
+            headers={"Content-Type": ctype, "Accept": "application/xml"},
         )
         assert r.status_code == 406 and r.json()["error"] == "not_acceptable"
         assert c.get("/dicom-web/studies", params={"StudyInstanceUID": study}).json() == []

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pacs.dicomweb.media import MultipartCollector, multipart_body, negotiate_json, parse_accept
+from pacs.dicomweb.media import (
+    DICOM_JSON,
+    DICOM_XML,
+    MultipartCollector,
+    multipart_body,
+    negotiate_model,
+    parse_accept,
+)
 from pacs.dicomweb.stow import store_response
 from pacs.exceptions import (
     BadRequestError,
@@ -19,9 +26,52 @@ def test_accept_ordering_and_parameters():
     ranges = parse_accept('multipart/related; type="application/dicom"; transfer-syntax=*;q=0.5, */*;q=0.1')
     assert [r.type for r in ranges] == ["multipart/related", "*/*"]
     assert ranges[0].transfer_syntax == "*"
-    assert negotiate_json(None) == "application/dicom+json"
+
+
+MULTIPART_XML = 'multipart/related; type="application/dicom+xml"'
+
+
+@pytest.mark.parametrize(
+    ("accept", "multipart", "expected"),
+    [
+        (None, True, DICOM_JSON),
+        ("", False, DICOM_JSON),
+        ("*/*", True, DICOM_JSON),
+        ("application/json", True, DICOM_JSON),
+        (MULTIPART_XML, True, DICOM_XML),
+        ("multipart/related", True, DICOM_XML),
+        (f"application/dicom+json;q=0.4, {MULTIPART_XML};q=0.9", True, DICOM_XML),
+        (f"{MULTIPART_XML};q=0.4, application/dicom+json", True, DICOM_JSON),
+        (f"text/html, {MULTIPART_XML};q=0.2", True, DICOM_XML),
+        ("application/dicom+xml", False, DICOM_XML),
+        ("application/dicom+xml;q=0.5, application/dicom+json", False, DICOM_JSON),
+        ("application/dicom+xml, */*;q=0.1", False, DICOM_XML),
+    ],
+)
+def test_dicom_json_or_xml_by_accept_and_q(accept, multipart, expected):
+    """JSON is the default; XML when it is asked for with the higher q (PS3.18 8.7.3, Table 8.7.3-2)."""
+    assert negotiate_model(accept, multipart=multipart) == expected
+
+
+@pytest.mark.parametrize(
+    ("accept", "multipart"),
+    [
+        ("application/xml", True),
+        ("application/xml", False),
+        ("text/html", True),
+        ("text/html", False),
+        (
+            "application/dicom+xml",
+            True,
+        ),  # several data sets: only the multipart XML representation holds them
+        (MULTIPART_XML, False),  # the STOW-RS response is one application/dicom+xml document
+        ('multipart/related; type="application/dicom"', True),
+        (f"{MULTIPART_XML};q=0", True),
+    ],
+)
+def test_no_acceptable_dicom_model_is_406(accept, multipart):
     with pytest.raises(NotAcceptableError):
-        negotiate_json("application/dicom+xml")
+        negotiate_model(accept, multipart=multipart)
 
 
 def test_multipart_roundtrip_in_small_chunks():

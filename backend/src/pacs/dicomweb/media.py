@@ -15,6 +15,9 @@ from pacs.exceptions import (
     UnsupportedMediaTypeError,
 )
 
+DICOM_JSON = "application/dicom+json"
+DICOM_XML = "application/dicom+xml"
+
 
 @dataclass
 class MediaRange:
@@ -100,13 +103,33 @@ def parse_accept(header: str | None) -> list[MediaRange]:
     return sorted(ranges, key=lambda r: -r.q)
 
 
-def negotiate_json(header: str | None) -> str:
-    """QIDO-RS and metadata answer DICOM JSON; XML is not offered (406)."""
+def negotiate_model(header: str | None, *, multipart: bool) -> str:
+    """DICOM JSON or DICOM XML for an answer made of DICOM data sets (PS3.18 8.7.3, Table 8.7.3-2).
+
+    DICOM JSON is the default (``*/*``, no Accept). DICOM XML is ``multipart/related;
+    type="application/dicom+xml"``, one NativeDicomModel part per data set, for an answer that can hold several
+    (``multipart``: QIDO-RS, Retrieve Metadata), and a single ``application/dicom+xml`` document for one that is
+    one data set (the STOW-RS response, PS3.18 10.5.3). The first acceptable range in q order wins; none is a 406.
+
+    >>> negotiate_model('multipart/related; type="application/dicom+xml"', multipart=True)
+    'application/dicom+xml'
+    >>> negotiate_model('application/dicom+xml;q=0.5, application/dicom+json', multipart=False)
+    'application/dicom+json'
+    >>> negotiate_model(None, multipart=True)
+    'application/dicom+json'
+    """
     for r in parse_accept(header):
-        if r.type in ("application/dicom+json", "application/json", "*/*", "application/*"):
-            return "application/dicom+json"
+        if r.type in (DICOM_JSON, "application/json", "*/*", "application/*"):
+            return DICOM_JSON
+        if multipart and (
+            r.type == "multipart/*" or (r.type == "multipart/related" and r.related_type in (None, DICOM_XML))
+        ):
+            return DICOM_XML
+        if not multipart and r.type == DICOM_XML:
+            return DICOM_XML
+    offered = f'multipart/related; type="{DICOM_XML}"' if multipart else DICOM_XML
     raise NotAcceptableError(
-        f"cannot answer {header!r}; this origin server returns application/dicom+json only"
+        f"cannot answer {header!r}; this origin server returns {DICOM_JSON} or {offered}"
     )
 
 

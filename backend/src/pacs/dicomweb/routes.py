@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydicom.datadict import dictionary_VR
 from starlette.concurrency import run_in_threadpool
 
+from pacs.dicom.xml import dicom_xml
 from pacs.dicomweb import media
+from pacs.dicomweb.media import DICOM_JSON, DICOM_XML
 from pacs.dicomweb.stow import store_response
 from pacs.exceptions import BadRequestError, NotAcceptableError, PayloadTooLargeError
 from pacs.query.engine import Level
@@ -23,7 +25,6 @@ from pacs.services import Services
 
 router = APIRouter(tags=["dicomweb"])
 
-DICOM_JSON = "application/dicom+json"
 #: VRs whose values cannot hold a comma: there a comma separates the values of a list
 _LIST_VRS = ("UI", "CS")
 _RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "accept", "charset"}
@@ -58,6 +59,20 @@ def base_url(request: Request) -> str:
 _BASE_URLS: dict[tuple[object, ...], str] = {}
 
 
+def _xml_parts(models: list[dict[str, Any]], headers: dict[str, str]) -> Response:
+    """DICOM XML for several data sets: multipart/related, one NativeDicomModel part each, in order
+    (PS3.18 8.7.3, Table 8.7.3-2; PS3.19 A.1).
+
+    No data set is a 200 with an empty payload, as DICOM JSON answers ``[]`` (PS3.18 CP-2473: a search with
+    no match is a success); the Content-Type still names the multipart representation.
+    """
+    boundary = media.new_boundary()
+    media_type = f'multipart/related; type="{DICOM_XML}"; boundary={boundary}'
+    parts = ((DICOM_XML, dicom_xml(model)) for model in models)
+    body = b"".join(media.multipart_body(parts, boundary)) if models else b""
+    return Response(body, media_type=media_type, headers=headers)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # STOW-RS (PS3.18 10.5)
 # ---------------------------------------------------------------------------------------------------------
@@ -65,8 +80,8 @@ _BASE_URLS: dict[tuple[object, ...], str] = {}
 
 async def _stow(request: Request, study: str | None) -> Response:
     services = _services(request)
-    # The response is DICOM JSON (XML is not offered): refuse an Accept it cannot meet before storing anything.
-    media.negotiate_json(request.headers.get("accept"))
+    # The response is DICOM JSON or DICOM XML: refuse an Accept it cannot meet before storing anything.
+    representation = media.negotiate_model(request.headers.get("accept"), multipart=False)
     collector = media.MultipartCollector(
         request.headers.get("content-type", ""), services.settings.max_request_bytes
     )
@@ -93,6 +108,8 @@ async def _stow(request: Request, study: str | None) -> Response:
         outcomes[i].failure_status = 0xC000
         outcomes[i].detail = f"part {i + 1} is {parts[i][0]!r}, not application/dicom"
     status, body = store_response(outcomes, base_url(request), study)
+    if representation == DICOM_XML:
+        return Response(dicom_xml(body), status_code=status, media_type=DICOM_XML)
     return JSONResponse(body, status_code=status, media_type=DICOM_JSON)
 
 
@@ -136,7 +153,7 @@ def _int_param(request: Request, name: str, default: int | None, maximum: int) -
 
 def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
     accept = request.query_params.get("accept") or request.headers.get("accept")
-    media.negotiate_json(accept)
+    representation = media.negotiate_model(accept, multipart=True)
     services = _services(request)
     settings = services.settings
     asked_limit = _int_param(request, "limit", None, settings.max_query_limit)
@@ -207,6 +224,8 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
     if asked_limit is None and len(results) == limit:
         warnings.append(f'299 pacs "There are more than {limit} results; use limit and offset to page"')
     headers = {"Warning": ", ".join(warnings)} if warnings else {}
+    if representation == DICOM_XML:
+        return _xml_parts(results, headers)
     return Response(json.dumps(results), media_type=DICOM_JSON, headers=headers)
 
 
@@ -316,8 +335,12 @@ def retrieve_instance(request: Request, study: str, series: str, sop: str) -> Re
 
 
 def _metadata(request: Request, study: str, series: str | None, sop: str | None) -> Response:
-    media.negotiate_json(request.query_params.get("accept") or request.headers.get("accept"))
+    """Retrieve Metadata (PS3.18 10.4.1.1.2): DICOM JSON (one array), or DICOM XML (one part per instance)."""
+    accept = request.query_params.get("accept") or request.headers.get("accept")
+    representation = media.negotiate_model(accept, multipart=True)
     body = _services(request).retrieve.metadata(study, series, sop, base_url(request))
+    if representation == DICOM_XML:
+        return _xml_parts(json.loads(body), {})
     return Response(body, media_type=DICOM_JSON)
 
 
