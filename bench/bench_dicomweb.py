@@ -349,7 +349,9 @@ def main() -> int:
     report.conditions.update(
         {"before": machine_conditions(), "orthanc": "1.10.1 + DICOMweb 1.7 (Debian), SQLite index, defaults"}
     )
-    report.conditions["pacs"] = "pacs serve (1 uvicorn process) on PostgreSQL 15 at 127.0.0.1:5432, direct"
+    report.conditions["pacs"] = (
+        "pacs serve (defaults: one HTTP process per core) on PostgreSQL 15 at 127.0.0.1:5432, direct"
+    )
     if os.environ.get("BENCH_SKIP_STOW") != "1":
         bench_stow(report)
     if os.environ.get("BENCH_SKIP_QIDO") != "1":

@@ -416,7 +416,7 @@ def main() -> int:
         {
             "before": machine_conditions(),
             "orthanc": "1.10.1 (Debian), SQLite index, defaults",
-            "pacs": "pacs serve (HTTP + DIMSE in one process) on PostgreSQL 15, direct",
+            "pacs": "pacs serve (defaults; DIMSE runs in the first process) on PostgreSQL 15, direct",
             "scu": "pynetdicom 3 AE, loopback",
         }
     )

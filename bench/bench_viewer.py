@@ -445,7 +445,7 @@ def main() -> int:
             "studies": STUDIES,
             "slices": SLICES,
             "slice": f"{SIZE}x{SIZE} 16-bit CT, uncompressed (Explicit VR LE), 513 kB",
-            "pacs": "pacs serve (1 uvicorn process) on PostgreSQL 15 at 127.0.0.1:5432, direct",
+            "pacs": "pacs serve (defaults: one HTTP process per core) on PostgreSQL 15 at 127.0.0.1:5432, direct",
             "portal": "vite preview of frontend/dist, proxying /dicom-web (as make run)",
             "browser": "Debian Chromium, headless, 1440x900 window; WebGL is SwiftShader (software), so the viewer "
             "draws with Cornerstone's CPU path (render=auto)",
