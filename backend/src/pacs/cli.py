@@ -114,7 +114,12 @@ def serve(
             except OSError as exc:
                 console.print(f"[red]cannot listen on {http_host}:{http_port}: {exc}[/red]")
                 raise typer.Exit(1) from exc
-            extra = worker_procs.HttpWorkers(sock, n - 1, host=http_host, port=http_port)
+            env = {}
+            if not settings.database_url:  # the embedded PostgreSQL: started once, here; the workers share it
+                from pacs.db import database_url
+
+                env["PACS_DATABASE_URL"] = database_url(settings)
+            extra = worker_procs.HttpWorkers(sock, n - 1, host=http_host, port=http_port, env=env)
             extra.start()
             lifecycle.on_signal(extra.forward)
     services = Services.create(settings)

@@ -86,11 +86,14 @@ def die_with_parent() -> None:
 class HttpWorkers:
     """The extra HTTP processes of one ``pacs serve``: started, restarted on a crash, stopped with it."""
 
-    def __init__(self, sock: socket.socket, count: int, *, host: str, port: int) -> None:
+    def __init__(
+        self, sock: socket.socket, count: int, *, host: str, port: int, env: dict[str, str] | None = None
+    ) -> None:
         self.sock = sock
         self.count = count
         self.host = host
         self.port = port
+        self.extra_env = env or {}
         self._procs: list[subprocess.Popen[bytes] | None] = [None] * count
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -114,6 +117,7 @@ class HttpWorkers:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(self.extra_env)
         env.update({PARENT_ENV: str(os.getpid()), "PACS_HTTP_WORKERS": "1", "PACS_SEED_DEMO": "false"})
         return env
 
