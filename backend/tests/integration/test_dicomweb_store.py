@@ -129,7 +129,8 @@ def test_study_uid_mismatch_is_rejected_per_instance(live_server, clean_db):
     [
         "application/json",
         "multipart/form-data; boundary=x",
-        'multipart/related; type="application/dicom+json"; boundary=x',
+        # application/dicom+json and +xml are Metadata and Bulkdata requests (test_dicomweb_stow_bulk.py)
+        'multipart/related; type="application/octet-stream"; boundary=x',
     ],
 )
 def test_wrong_content_type_is_415(live_server, ctype):

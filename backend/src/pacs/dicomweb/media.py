@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from python_multipart import MultipartParser
@@ -15,8 +15,11 @@ from pacs.exceptions import (
     UnsupportedMediaTypeError,
 )
 
+DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
 DICOM_XML = "application/dicom+xml"
+#: the multipart/related types of a STOW-RS request: PS3.10 instances, or Metadata and Bulkdata (PS3.18 10.5.1.4)
+STOW_TYPES = (DICOM, DICOM_JSON, DICOM_XML)
 
 
 @dataclass
@@ -146,6 +149,16 @@ def multipart_body(parts: Iterable[tuple[str, bytes]], boundary: str) -> Iterato
     yield f"--{boundary}--\r\n".encode()
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One body part of a multipart/related body: Content-Type, its bytes, and all its header fields
+    (names in lower case), e.g. the ``content-location`` of a Bulkdata part (PS3.18 8.6.1.2)."""
+
+    content_type: str
+    data: bytes
+    headers: dict[str, str]
+
+
 class MultipartCollector:
     """multipart/related body (RFC 2387) -> ``(content type, bytes)`` per part, parsed by python-multipart.
 
@@ -155,17 +168,20 @@ class MultipartCollector:
     from 4 clients that was half of the process's GIL time (py-spy).
     """
 
-    def __init__(self, content_type: str, max_bytes: int) -> None:
+    def __init__(self, content_type: str, max_bytes: int, related_types: Collection[str] = (DICOM,)) -> None:
+        """``related_types``: the ``type`` parameters accepted (415 for any other); none is application/dicom."""
         mt = parse_media_type(content_type)
+        types = " or ".join(f'type="{t}"' for t in related_types)
         if mt.type != "multipart/related":
             raise UnsupportedMediaTypeError(
-                f"Content-Type {content_type!r} is not supported; send multipart/related; "
-                'type="application/dicom"; boundary=...'
+                f"Content-Type {content_type!r} is not supported; send multipart/related; {types}; boundary=..."
             )
-        if mt.related_type and mt.related_type != "application/dicom":
+        if mt.related_type and mt.related_type not in related_types:
             raise UnsupportedMediaTypeError(
-                f'multipart/related type={mt.related_type!r} is not supported; use type="application/dicom"'
+                f"multipart/related type={mt.related_type!r} is not supported; use {types}"
             )
+        #: the media type of the root part, the type of the body's representations (RFC 2387 3.1)
+        self.related_type = mt.related_type or DICOM
         boundary = mt.params.get("boundary")
         if not boundary:
             raise BadRequestError("the multipart/related Content-Type has no boundary parameter")
@@ -185,13 +201,18 @@ class MultipartCollector:
             self._chunks.append(chunk)
 
     def finish(self) -> list[tuple[str, bytes]]:
+        """``(content type, bytes)`` per part, in order."""
+        return [(p.content_type, p.data) for p in self.finish_parts()]
+
+    def finish_parts(self) -> list[Part]:
+        """Each part with all its header fields, in order."""
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks = []
         return _split_multipart(body, self.boundary)
 
 
-def _split_multipart(body: bytes, boundary: str) -> list[tuple[str, bytes]]:
-    parts: list[tuple[str, bytes]] = []
+def _split_multipart(body: bytes, boundary: str) -> list[Part]:
+    parts: list[Part] = []
     headers: dict[str, str] = {}
     hname = bytearray()
     hvalue = bytearray()
@@ -222,7 +243,7 @@ def _split_multipart(body: bytes, boundary: str) -> list[tuple[str, bytes]]:
             value = body[piece[0] : piece[1]]
         else:
             value = b"".join(body[p[0] : p[1]] if isinstance(p, tuple) else p for p in pieces)
-        parts.append((headers.get("content-type", ""), value))
+        parts.append(Part(headers.get("content-type", ""), value, dict(headers)))
 
     parser = MultipartParser(
         boundary,

@@ -14,9 +14,11 @@ from starlette.concurrency import run_in_threadpool
 
 from pacs.dicom.xml import dicom_xml
 from pacs.dicomweb import media
-from pacs.dicomweb.media import DICOM_JSON, DICOM_XML
+from pacs.dicomweb.media import DICOM, DICOM_JSON, DICOM_XML
 from pacs.dicomweb.stow import store_response
+from pacs.dicomweb.stow_bulk import store_metadata_and_bulkdata
 from pacs.exceptions import BadRequestError, NotAcceptableError, PayloadTooLargeError
+from pacs.ingest import StoreOutcome
 from pacs.query.engine import Level
 from pacs.query.results import tag_hex
 from pacs.retrieve import RENDERED_TYPES, TEXT_TYPES, RenderParams, is_structured_report
@@ -79,11 +81,14 @@ def _xml_parts(models: list[dict[str, Any]], headers: dict[str, str]) -> Respons
 
 
 async def _stow(request: Request, study: str | None) -> Response:
+    """Store Instances (PS3.18 10.5): PS3.10 instances (``type="application/dicom"``, one per part), or
+    Metadata and Bulkdata (``type="application/dicom+json"`` / ``"application/dicom+xml"``, see
+    :mod:`pacs.dicomweb.stow_bulk`); any other type is a 415."""
     services = _services(request)
     # The response is DICOM JSON or DICOM XML: refuse an Accept it cannot meet before storing anything.
     representation = media.negotiate_model(request.headers.get("accept"), multipart=False)
     collector = media.MultipartCollector(
-        request.headers.get("content-type", ""), services.settings.max_request_bytes
+        request.headers.get("content-type", ""), services.settings.max_request_bytes, media.STOW_TYPES
     )
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > services.settings.max_request_bytes:
@@ -93,6 +98,8 @@ async def _stow(request: Request, study: str | None) -> Response:
         )
     async for chunk in request.stream():
         collector.feed(chunk)
+    if collector.related_type != DICOM:
+        return await _stow_metadata_and_bulkdata(request, collector, study, representation)
     parts = collector.finish()
     if not parts:
         raise BadRequestError("the multipart/related body holds no parts")
@@ -107,10 +114,37 @@ async def _stow(request: Request, study: str | None) -> Response:
     for i in bad_types:
         outcomes[i].failure_status = 0xC000
         outcomes[i].detail = f"part {i + 1} is {parts[i][0]!r}, not application/dicom"
+    return _store_instances_response(request, outcomes, study, representation)
+
+
+async def _stow_metadata_and_bulkdata(
+    request: Request, collector: media.MultipartCollector, study: str | None, representation: str
+) -> Response:
+    """Store Instances sent as Metadata and Bulkdata (PS3.18 10.5.1.4): made into PS3.10, then ingested."""
+    result = await run_in_threadpool(
+        store_metadata_and_bulkdata,
+        _services(request).ingest,
+        collector.related_type,
+        collector.finish_parts(),
+        str(request.url),
+        study,
+    )
+    headers = {"Warning": ", ".join(result.warnings)} if result.warnings else None
+    return _store_instances_response(request, result.outcomes, study, representation, headers)
+
+
+def _store_instances_response(
+    request: Request,
+    outcomes: list[StoreOutcome],
+    study: str | None,
+    representation: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The Store Instances Response (PS3.18 10.5.3) in the negotiated representation."""
     status, body = store_response(outcomes, base_url(request), study)
     if representation == DICOM_XML:
-        return Response(dicom_xml(body), status_code=status, media_type=DICOM_XML)
-    return JSONResponse(body, status_code=status, media_type=DICOM_JSON)
+        return Response(dicom_xml(body), status_code=status, media_type=DICOM_XML, headers=headers)
+    return JSONResponse(body, status_code=status, media_type=DICOM_JSON, headers=headers)
 
 
 @router.post("/studies", summary="STOW-RS: store instances")
