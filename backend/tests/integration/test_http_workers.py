@@ -119,8 +119,16 @@ def test_worker_count_is_one_per_core_by_default() -> None:
         worker_count(-1)
 
 
+def listen_queue(port: int) -> int:
+    """The listening socket's queue length (``ss``: Send-Q of a LISTEN socket)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[2])
+
+
 def test_every_worker_serves_the_port_and_shares_the_archive(served) -> None:  # type: ignore[no-untyped-def]
     proc, url, _ = served
+    # Each process accepts one connection per wake-up, yet the kernel's queue keeps its full length.
+    assert listen_queue(int(url.rsplit(":", 1)[1])) == 2048
     workers = set(children(proc.pid))
     pids = answering_pids(url)
     assert pids <= workers | {proc.pid}

@@ -53,6 +53,27 @@ def test_a_second_signal_stops_without_waiting() -> None:
     assert server.force_exit is True
 
 
+def test_every_signal_reaches_the_signal_hooks_at_once() -> None:
+    """How the HTTP worker processes (pacs.workers) hear of a stop: before the drain, every signal."""
+    server, _ = make_server(drain=30)
+    heard: list[int] = []
+    lifecycle.on_signal(heard.append)
+    lifecycle.on_signal(lambda sig: 1 / 0)  # a failing hook does not keep the others or the stop from running
+    server.handle_exit(signal.SIGTERM, None)
+    assert heard == [signal.SIGTERM] and server.should_exit is False
+    server.handle_exit(signal.SIGINT, None)
+    assert heard == [signal.SIGTERM, signal.SIGINT] and server.should_exit is True
+
+
+def test_accept_one_takes_one_connection_per_wake_up_but_keeps_the_listen_queue() -> None:
+    app = SimpleNamespace(state=SimpleNamespace(ready=True))
+    server = lifecycle.DrainingServer(
+        uvicorn.Config(app, backlog=512), drain_seconds=0, stop_timeout=1, accept_one=True
+    )
+    assert server.config.backlog == 1  # asyncio accepts at most this many per wake-up
+    assert server.listen_backlog == 512  # restored on the socket after startup
+
+
 def test_stop_hooks_run_in_parallel_within_the_timeout() -> None:
     started = threading.Barrier(3, timeout=2)
     finished: list[str] = []
