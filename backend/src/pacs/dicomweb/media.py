@@ -140,11 +140,19 @@ def new_boundary() -> str:
     return f"pacs-{secrets.token_hex(12)}"
 
 
-def multipart_body(parts: Iterable[tuple[str, bytes]], boundary: str) -> Iterator[bytes]:
-    """Stream a multipart/related body from ``(content type, bytes)`` parts."""
-    for content_type, data in parts:
-        yield f"--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode()
-        yield data
+def multipart_body(
+    parts: Iterable[tuple[str, bytes] | tuple[str, bytes, str]], boundary: str
+) -> Iterator[bytes]:
+    """Stream a multipart/related body from ``(content type, bytes)`` or ``(content type, bytes, location)``
+    parts; a location becomes the part's Content-Location (PS3.18 8.6.1.2, 10.4.3.3.5).
+
+    >>> b"".join(multipart_body([("application/octet-stream", b"x", "http://h/b/1")], "B"))
+    b'--B\\r\\nContent-Type: application/octet-stream\\r\\nContent-Location: http://h/b/1\\r\\n\\r\\nx\\r\\n--B--\\r\\n'
+    """
+    for part in parts:
+        location = f"Content-Location: {part[2]}\r\n" if len(part) == 3 else ""
+        yield f"--{boundary}\r\nContent-Type: {part[0]}\r\n{location}\r\n".encode()
+        yield part[1]
         yield b"\r\n"
     yield f"--{boundary}--\r\n".encode()
 

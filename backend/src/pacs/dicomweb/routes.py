@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from pydicom.datadict import dictionary_VR
+from pydicom.uid import UID
 from starlette.concurrency import run_in_threadpool
 
+from pacs.dicom.attributes import PATIENT_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS
+from pacs.dicom.json import INSTANCE_URL
+from pacs.dicom.part10 import bulk_data_uris
+from pacs.dicom.transfer_syntax import EXPLICIT_LE
 from pacs.dicom.xml import dicom_xml
 from pacs.dicomweb import media
 from pacs.dicomweb.media import DICOM, DICOM_JSON, DICOM_XML
 from pacs.dicomweb.stow import store_response
 from pacs.dicomweb.stow_bulk import store_metadata_and_bulkdata
-from pacs.exceptions import BadRequestError, NotAcceptableError, PayloadTooLargeError
+from pacs.exceptions import BadRequestError, NotAcceptableError, NotFoundError, PayloadTooLargeError
 from pacs.ingest import StoreOutcome
 from pacs.query.engine import Level
-from pacs.query.results import tag_hex
+from pacs.query.results import LOWER_LEVEL_TAGS, tag_hex
+from pacs.query.sequences import SequenceKey, parse_path
 from pacs.retrieve import RENDERED_TYPES, TEXT_TYPES, RenderParams, is_structured_report
 from pacs.retrieve.service import InstanceRef
 from pacs.services import Services
@@ -29,7 +37,24 @@ router = APIRouter(tags=["dicomweb"])
 
 #: VRs whose values cannot hold a comma: there a comma separates the values of a list
 _LIST_VRS = ("UI", "CS")
-_RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "accept", "charset"}
+_RESERVED = {
+    "limit",
+    "offset",
+    "includefield",
+    "fuzzymatching",
+    "emptyvaluematching",
+    "multiplevaluematching",
+    "accept",
+    "charset",
+}
+#: Search parameters of PS3.18 Table 8.3.4-1 that this origin server does not support, with the Warning their
+#: value "true" brings (PS3.18 8.3.4.5 Empty Value Matching, 8.3.4.6 Multiple Value Matching).
+_UNSUPPORTED_MATCHING = {
+    "emptyvaluematching": "The emptyvaluematching parameter is not supported. "
+    "Empty Value Matching has not been performed.",
+    "multiplevaluematching": "The multiplevaluematching parameter is not supported. "
+    "Multiple Value Matching has not been performed.",
+}
 #: WADO-RS answers up to this size are sent whole (Content-Length), larger ones stream.
 BUFFERED_RESPONSE_BYTES = 64 * 1024 * 1024
 
@@ -48,10 +73,13 @@ def base_url(request: Request) -> str:
     if configured:
         return configured.rstrip("/") + "/dicom-web"
     scope = request.scope
-    key = (scope["scheme"], request.headers.get("host"), scope.get("server"), scope.get("root_path", ""))
+    headers = request.headers
+    proxied = "x-forwarded-for" in headers or "x-forwarded-host" in headers or "forwarded" in headers
+    key = (scope["scheme"], headers.get("host"), scope.get("server"), scope.get("root_path", ""), proxied)
     url = _BASE_URLS.get(key)
     if url is None:
-        url = str(request.base_url).rstrip("/") + "/dicom-web"
+        url = str(request.base_url).rstrip("/")
+        url = _with_listening_port(url, scope, headers.get("host"), proxied) + "/dicom-web"
         if len(_BASE_URLS) >= 256:  # bounded: Host is client-controlled
             _BASE_URLS.clear()
         _BASE_URLS[key] = url
@@ -59,6 +87,51 @@ def base_url(request: Request) -> str:
 
 
 _BASE_URLS: dict[tuple[object, ...], str] = {}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _with_listening_port(url: str, scope: MutableMapping[str, Any], host: str | None, proxied: bool) -> str:
+    """``url`` with the port this server listens on, when a direct request's Host header names none.
+
+    A Host without a port means the scheme's default port (RFC 7230 5.4), yet dicomweb-client sends
+    ``Host: <hostname>`` without the port on every GET and STOW-RS request (dicomweb_client.web). The URLs this
+    server writes (RetrieveURL, BulkDataURI, the STOW-RS response's RetrieveURL: PS3.18 10.6.3.3, F.2.6,
+    10.5.3) would then point at port 80 and not be retrievable. The port is added only where the Host can
+    only mean this socket: an IP address (this server's or any), ``localhost``. A name (a virtual host, a
+    proxy's public name) and a request that came through a proxy (X-Forwarded-*, Forwarded) keep the Host as
+    it is.
+    """
+    server = scope.get("server")
+    if proxied or not host or not server or server[1] is None:
+        return url
+    if host.startswith("["):
+        hostname, has_port = host[1:].partition("]")[0], ":" in host.rpartition("]")[2]
+    else:
+        hostname, has_port = host.partition(":")[0], ":" in host
+    if has_port or not _names_this_socket(hostname, str(server[0])):
+        return url
+    port = int(server[1])
+    if port == _DEFAULT_PORTS.get(scope["scheme"]):
+        return url
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority}:{port}{slash}{path}"
+
+
+def _names_this_socket(hostname: str, server_host: str) -> bool:
+    """Whether a Host's name can only be this server's socket: an IP literal, localhost, its own address.
+
+    >>> [_names_this_socket(h, "127.0.0.1") for h in ("127.0.0.1", "::1", "localhost", "pacs.example")]
+    [True, True, True, False]
+    """
+    name = hostname.lower().rstrip(".")
+    if name == server_host.lower() or name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _xml_parts(models: list[dict[str, Any]], headers: dict[str, str]) -> Response:
@@ -172,6 +245,19 @@ def _keyword(name: str) -> str | None:
     return name if tag_for_keyword(name) is not None else None
 
 
+def _sequence_kept(level: Level, keyword: str) -> bool:
+    """Whether the index keeps ``keyword`` (a sequence) where a search at ``level`` can match in it: the
+    study's and patient's attributes, a series' attributes, an instance's whole data set."""
+    if level == Level.IMAGE:
+        return True
+    kept = STUDY_KEYWORDS + PATIENT_KEYWORDS + (SERIES_KEYWORDS if level == Level.SERIES else ())
+    return keyword in kept
+
+
+#: the largest limit / offset taken (PostgreSQL's LIMIT and OFFSET are bigint)
+_UINT_MAX = 2**62
+
+
 def _int_param(request: Request, name: str, default: int | None, maximum: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -190,16 +276,26 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
     representation = media.negotiate_model(accept, multipart=True)
     services = _services(request)
     settings = services.settings
-    asked_limit = _int_param(request, "limit", None, settings.max_query_limit)
-    # Without a limit the origin server still bounds the answer (PS3.18 8.3.4.4) and says so in a Warning.
-    limit = settings.max_query_limit if asked_limit is None else asked_limit
-    offset = _int_param(request, "offset", 0, 1_000_000_000) or 0
+    # limit and offset are any uint (PS3.18 8.3.4.4); the response holds min(matches - offset, maxResults,
+    # limit) results (8.3.4.4.1), maxResults being PACS_MAX_QUERY_LIMIT: a larger limit is not an error. Without
+    # a limit, or with a larger one, the answer is bounded by maxResults and says so in a Warning.
+    asked_limit = _int_param(request, "limit", None, _UINT_MAX)
+    limit = settings.max_query_limit if asked_limit is None else min(asked_limit, settings.max_query_limit)
+    offset = _int_param(request, "offset", 0, _UINT_MAX) or 0
     fuzzy_raw = request.query_params.get("fuzzymatching", "false").lower()
     if fuzzy_raw not in ("true", "false"):
         raise BadRequestError(f"fuzzymatching={fuzzy_raw!r}; use true or false")
+    warnings: list[str] = []
+    for name, text in _UNSUPPORTED_MATCHING.items():
+        flag = request.query_params.get(name, "false").lower()
+        if flag not in ("true", "false"):
+            raise BadRequestError(f"{name}={flag!r}; use true or false")
+        if flag == "true":  # the search is made without it, and says so (PS3.18 8.3.4.5, 8.3.4.6)
+            warnings.append(f'299 pacs "{text}"')
     include: set[str] = set()
     include_all = False
     keys: dict[str, str] = {}
+    sequence_keys: list[SequenceKey] = []
     unsupported: list[str] = []
     for name, value in request.query_params.multi_items():
         if name == "includefield":
@@ -220,7 +316,17 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
             continue
         if name in _RESERVED:
             continue
-        kw = _keyword(name.split(".")[0])
+        if "." in name:
+            # An attribute path: Sequence Matching (PS3.18 8.3.4.1, PS3.4 C.2.2.2.6), e.g. 00400275.00400009
+            # (Request Attributes Sequence > Scheduled Procedure Step ID, PS3.18 Table 10.6.1-5).
+            path = parse_path(name, _keyword)
+            if path is None or not _sequence_kept(level, path[0]):
+                unsupported.append(name)
+                continue
+            sequence_keys.append(SequenceKey(path, value))
+            include.add(tag_hex(path[0]))
+            continue
+        kw = _keyword(name)
         if kw is None:
             # PS3.18 8.3: an unsupported Query Parameter is ignored (the request answered as if it were absent),
             # and the response says so in a Warning; a supported one with an invalid value is a 400.
@@ -235,6 +341,9 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
         include.add(tag_hex(kw))
     for kw, value in fixed.items():
         keys[kw] = value
+    # Attributes of a lower level are matched (a study by its series' Modality) but not returned (PS3.18
+    # 10.6.3.3.1, 10.6.3.3.2)
+    include -= LOWER_LEVEL_TAGS.get(level, frozenset())
     results, ignored = services.query.search(
         level,
         keys,
@@ -245,8 +354,9 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
         include_all=include_all,
         base_url=base_url(request),
         with_study=level != Level.STUDY and "StudyInstanceUID" not in fixed,
+        with_series=level == Level.IMAGE and "SeriesInstanceUID" not in fixed,
+        sequence_keys=sequence_keys,
     )
-    warnings = []
     if unsupported:
         # header-safe: printable ASCII, no quote or backslash (the names come from the URL)
         names = re.sub(r'[^\x20-\x7e]|["\\]', "?", ", ".join(sorted(set(unsupported))))[:500]
@@ -255,7 +365,7 @@ def _qido(request: Request, level: Level, fixed: dict[str, str]) -> Response:
         warnings.append(
             f'299 pacs "The following attributes are not supported for matching: {", ".join(ignored)}"'
         )
-    if asked_limit is None and len(results) == limit:
+    if (asked_limit is None or asked_limit > limit) and len(results) == limit:
         warnings.append(f'299 pacs "There are more than {limit} results; use limit and offset to page"')
     headers = {"Warning": ", ".join(warnings)} if warnings else {}
     if representation == DICOM_XML:
@@ -298,57 +408,95 @@ def search_series_instances(request: Request, study: str, series: str) -> Respon
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _instance_ts(accept: str | None) -> tuple[str | None, bool]:
-    """The transfer syntax asked for DICOM instances and whether a single part was asked.
+def _instance_url(request: Request, ref: InstanceRef) -> str:
+    """The instance's WADO-RS URL: the Content-Location of its parts (PS3.18 8.6.1.2) and its RetrieveURL."""
+    return (
+        f"{base_url(request)}/studies/{ref.study_instance_uid}/series/{ref.series_instance_uid}"
+        f"/instances/{ref.sop_instance_uid}"
+    )
 
-    Returns (None = default, '*' = as stored, or a UID).
+
+def _instance_choices(accept: str | None) -> list[tuple[str | None, bool]]:
+    """The acceptable representations of DICOM instances, best first: (transfer syntax, single part).
+
+    The transfer syntax is None (the default), ``"*"`` (as stored) or a UID. Every acceptable range counts, in
+    q order (RFC 7231 5.3.2), so that one the origin server cannot produce (a transfer syntax it does not
+    transcode to, a single part for several instances) falls back to the next (PS3.18 8.7.5, 8.6.1.1).
+    None acceptable: 406. Implicit VR Little Endian is not offered to web services (PS3.18 8.7.3.5.2).
     """
+    choices: list[tuple[str | None, bool]] = []
     for r in media.parse_accept(accept):
         if r.type in ("*/*", "multipart/*") or (
             r.type == "multipart/related" and r.related_type in (None, "application/dicom", "*/*")
         ):
-            return r.transfer_syntax, False
-        if r.type == "application/dicom":
-            return r.transfer_syntax, True
-    raise NotAcceptableError(
-        f'cannot answer {accept!r}; use multipart/related; type="application/dicom"[; transfer-syntax=...]'
-    )
+            choices.append((r.transfer_syntax, False))
+        elif r.type in ("application/dicom", "application/*"):
+            choices.append((r.transfer_syntax, True))
+    usable = [c for c in choices if c[0] != "1.2.840.10008.1.2"]
+    if not usable:
+        if choices:
+            raise NotAcceptableError("Implicit VR Little Endian is not used with web services (PS3.18 8.7.3)")
+        raise NotAcceptableError(
+            f'cannot answer {accept!r}; use multipart/related; type="application/dicom"[; transfer-syntax=...]'
+        )
+    return usable
+
+
+def _encode_first(
+    services: Services, ref: InstanceRef, data: bytes, wanted: list[str | None]
+) -> tuple[bytes, str]:
+    """The instance in the first of the ``wanted`` transfer syntaxes it can be given in; none: the last 406."""
+    failure: NotAcceptableError | None = None
+    for ts in dict.fromkeys(wanted):
+        try:
+            return services.retrieve.encode(ref, data, ts)
+        except NotAcceptableError as exc:
+            failure = exc
+    assert failure is not None
+    raise failure
 
 
 def _retrieve(request: Request, study: str, series: str | None, sop: str | None) -> Response:
     services = _services(request)
     accept = request.query_params.get("accept") or request.headers.get("accept")
-    wanted, single = _instance_ts(accept)
-    if wanted == "1.2.840.10008.1.2":
-        raise NotAcceptableError("Implicit VR Little Endian is not used with web services (PS3.18 8.7.3)")
+    choices = _instance_choices(accept)
     refs = services.retrieve.locate(study, series, sop)
-    if single:
-        if len(refs) != 1:
+    # application/dicom (single part) is for a resource of exactly one instance (PS3.18 8.6.1.1)
+    if len(refs) != 1:
+        choices = [c for c in choices if not c[1]]
+        if not choices:
             raise NotAcceptableError(
                 "application/dicom (single part) is only for one instance; use multipart"
             )
-        data, ts = services.retrieve.encode(refs[0], services.retrieve.read(refs[0]), wanted)
-        return Response(data, media_type=f"application/dicom; transfer-syntax={ts}")
+    single = choices[0][1]
+    # the transfer syntaxes acceptable in the part type chosen, best first
+    wanted = [ts for ts, one in choices if one == single]
+    if single:
+        data, ts = _encode_first(services, refs[0], services.retrieve.read(refs[0]), wanted)
+        return Response(
+            data,
+            media_type=f"application/dicom; transfer-syntax={ts}",
+            headers={"Content-Location": _instance_url(request, refs[0])},
+        )
     boundary = media.new_boundary()
     media_type = f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+    def part(ref: InstanceRef) -> tuple[str, bytes, str]:
+        data, ts = _encode_first(services, ref, services.retrieve.read(ref), wanted)
+        return f"application/dicom; transfer-syntax={ts}", data, _instance_url(request, ref)
+
     if sum(r.size_bytes for r in refs) <= BUFFERED_RESPONSE_BYTES:
         # Small answers are built whole and sent with a Content-Length: once written they are in the kernel's
         # socket buffer, so a replica killed right after still delivers them (the preemption drill relies on it).
-        encoded = [services.retrieve.encode(ref, services.retrieve.read(ref), wanted) for ref in refs]
-        body = b"".join(
-            media.multipart_body(
-                ((f"application/dicom; transfer-syntax={ts}", d) for d, ts in encoded), boundary
-            )
-        )
+        body = b"".join(media.multipart_body([part(ref) for ref in refs], boundary))
         return Response(body, media_type=media_type)
     # Large answers stream; the first instance is encoded eagerly so a 406 is still possible before streaming.
-    first_data, first_ts = services.retrieve.encode(refs[0], services.retrieve.read(refs[0]), wanted)
+    first = part(refs[0])
 
-    def parts() -> Any:
-        yield f"application/dicom; transfer-syntax={first_ts}", first_data
+    def parts() -> Iterator[tuple[str, bytes, str]]:
+        yield first
         for ref in refs[1:]:
-            data, ts = services.retrieve.encode(ref, services.retrieve.read(ref), wanted)
-            yield f"application/dicom; transfer-syntax={ts}", data
+            yield part(ref)
 
     return StreamingResponse(media.multipart_body(parts(), boundary), media_type=media_type)
 
@@ -435,29 +583,41 @@ def _one(request: Request, study: str, series: str, sop: str) -> InstanceRef:
 
 
 def _frame_media(
-    ranges: list[media.MediaRange], stored_ts: str, accept: str | None
-) -> tuple[str | None, str]:
-    """(transfer syntax wanted, part media type) for a frames request (PS3.18 8.7.3.5, Table 8.7.3-5).
+    ranges: list[media.MediaRange], stored_ts: str, accept: str | None, one: bool = False
+) -> tuple[str | None, str, bool]:
+    """(transfer syntax wanted, part media type, single part) for a frames request (PS3.18 8.7.3.5, Table
+    8.7.3-5).
 
     ``application/octet-stream`` asks for uncompressed pixels (or, with ``transfer-syntax=*``, the frames as
     stored); a compressed media type is answered only when it is the stored one (``image/jpeg`` for a JPEG
     baseline instance, ...), as the archive does not transcode to other compressed syntaxes. An empty part
-    type means "the stored syntax's own media type". Nothing acceptable: 406.
+    type means "the stored syntax's own media type". A single-part type (``application/octet-stream``,
+    ``image/jpeg``, ...) fits a request for ``one`` frame only: a single part payload is for exactly one item
+    (PS3.18 8.6.1.1). Nothing acceptable: 406.
     """
     native = _FRAME_MEDIA.get(stored_ts)  # None: stored uncompressed
+
+    def same_type(mt: str) -> bool:
+        return native is not None and (mt == native or mt == native.split("/")[0] + "/*")
+
     for r in ranges:
         if r.type in ("*/*", "multipart/*"):
-            return "*", ""
+            return "*", "", False
         if r.type != "multipart/related":
+            if not one:
+                continue
+            if r.type in ("application/octet-stream", "application/*"):
+                return r.transfer_syntax, "application/octet-stream", True
+            if same_type(r.type) and r.transfer_syntax in (None, "*", stored_ts):
+                return "*", "", True
             continue
         rel = r.related_type or "application/octet-stream"
         if rel == "application/octet-stream":
-            return r.transfer_syntax, rel
+            return r.transfer_syntax, rel, False
         if rel == "*/*":
-            return r.transfer_syntax or "*", ""
-        same_type = native is not None and (rel == native or rel == native.split("/")[0] + "/*")
-        if same_type and r.transfer_syntax in (None, "*", stored_ts):
-            return "*", ""
+            return r.transfer_syntax or "*", "", False
+        if same_type(rel) and r.transfer_syntax in (None, "*", stored_ts):
+            return "*", "", False
     offers = 'multipart/related; type="application/octet-stream"'
     if native:
         offers += f' or multipart/related; type="{native}"'
@@ -472,18 +632,36 @@ def retrieve_frames(request: Request, study: str, series: str, sop: str, frames:
     accept = request.query_params.get("accept") or request.headers.get("accept")
     ranges = media.parse_accept(accept)
     ref = _one(request, study, series, sop)
-    wanted, part_type = _frame_media(ranges, ref.transfer_syntax_uid, accept)
+    wanted, part_type, single = _frame_media(ranges, ref.transfer_syntax_uid, accept, one=len(numbers) == 1)
     data, ts = _services(request).retrieve.frames(ref, numbers, wanted)
     ctype = part_type or _FRAME_MEDIA.get(ts, "application/octet-stream")
+    url = _instance_url(request, ref)
+    if single:
+        return Response(
+            data[0],
+            media_type=f"{ctype}; transfer-syntax={ts}",
+            headers={"Content-Location": f"{url}/frames/{numbers[0]}"},
+        )
     boundary = media.new_boundary()
-    body = b"".join(media.multipart_body(((f"{ctype}; transfer-syntax={ts}", d) for d in data), boundary))
-    related = ctype
-    return Response(body, media_type=f'multipart/related; type="{related}"; boundary={boundary}')
+    parts = (
+        (f"{ctype}; transfer-syntax={ts}", d, f"{url}/frames/{n}")
+        for d, n in zip(data, numbers, strict=False)
+    )
+    body = b"".join(media.multipart_body(parts, boundary))
+    return Response(body, media_type=f'multipart/related; type="{ctype}"; boundary={boundary}')
 
 
 @router.get("/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag}", summary="WADO-RS: bulk data")
 def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, tag: str) -> Response:
     accept = request.query_params.get("accept") or request.headers.get("accept")
+    ref = _one(request, study, series, sop)
+    # "Bulkdata in a multipart response shall have a Content-Location header field that corresponds to the URI
+    # contained in the corresponding Element in the Metadata" (PS3.18 10.4.3.3.5): the BulkDataURI written by
+    # the Retrieve Metadata answer, {instance URL}/bulkdata/{tag}.
+    location = f"{_instance_url(request, ref)}/bulkdata/{tag.upper()}"
+    stored = UID(ref.transfer_syntax_uid)
+    if tag.upper() == "7FE00010" and (stored.is_compressed or not stored.is_little_endian):
+        return _pixel_bulkdata(request, ref, accept, location)
     single = False  # multipart/related; type="application/octet-stream" (the default), or the bytes alone
     for r in media.parse_accept(accept):
         if r.type in ("*/*", "multipart/*"):
@@ -498,15 +676,142 @@ def retrieve_bulkdata(request: Request, study: str, series: str, sop: str, tag: 
             f'cannot answer {accept!r}; bulk data is multipart/related; type="application/octet-stream" '
             "or application/octet-stream"
         )
-    ref = _one(request, study, series, sop)
     data = _services(request).retrieve.bulkdata(ref, tag)
     if single:
-        return Response(data, media_type="application/octet-stream")
+        return Response(data, media_type="application/octet-stream", headers={"Content-Location": location})
     boundary = media.new_boundary()
-    body = b"".join(media.multipart_body([("application/octet-stream", data)], boundary))
+    body = b"".join(media.multipart_body([("application/octet-stream", data, location)], boundary))
     return Response(
         body, media_type=f'multipart/related; type="application/octet-stream"; boundary={boundary}'
     )
+
+
+def _pixel_parts(
+    request: Request, ref: InstanceRef, accept: str | None, location: str, *, one: bool
+) -> tuple[list[tuple[str, bytes, str]], str, bool]:
+    """An instance's Pixel Data as bulk data parts, their media type, and whether one single part is asked.
+
+    Uncompressed bulk data (``application/octet-stream``, the default) is little endian native pixels
+    (PS3.18 8.7.3.3.1), so encapsulated or big endian Pixel Data is decoded, every frame in one part, as the
+    frames resource does. With ``transfer-syntax=*`` or the stored syntax's media type (``image/jp2``, ...) it
+    is the compressed octet stream of each frame, "without the fragment delimiters" (8.7.3.3.2), one part per
+    frame at ``{BulkDataURI}/frames/{n}``; never the encapsulated value with its item tags. ``one``: a single
+    part may be asked for (the resource is this one instance).
+    """
+    numbers = list(range(1, (ref.number_of_frames or 1) + 1))
+    ranges = media.parse_accept(accept)
+    wanted, part_type, single = _frame_media(ranges, ref.transfer_syntax_uid, accept, one=one)
+    frames, ts = _services(request).retrieve.frames(ref, numbers, wanted)
+    if ts == EXPLICIT_LE:  # native pixels: the whole value is one item
+        return [("application/octet-stream", b"".join(frames), location)], "application/octet-stream", single
+    ctype = part_type or _FRAME_MEDIA.get(ts, "application/octet-stream")
+    if single and len(frames) == 1:  # one compressed frame: the compressed bulk data itself
+        return [(f"{ctype}; transfer-syntax={ts}", frames[0], location)], ctype, True
+    parts = [
+        (f"{ctype}; transfer-syntax={ts}", f, f"{location}/frames/{n}")
+        for f, n in zip(frames, numbers, strict=False)
+    ]
+    return parts, ctype, False
+
+
+def _pixel_bulkdata(request: Request, ref: InstanceRef, accept: str | None, location: str) -> Response:
+    """Compressed or big endian Pixel Data (7FE0,0010) at its BulkDataURI (see :func:`_pixel_parts`)."""
+    parts, ctype, single = _pixel_parts(request, ref, accept, location, one=True)
+    if single:
+        return Response(parts[0][1], media_type=parts[0][0], headers={"Content-Location": location})
+    return _parts_response(parts, ctype)
+
+
+def _parts_response(parts: list[tuple[str, bytes, str]], ctype: str) -> Response:
+    boundary = media.new_boundary()
+    body = b"".join(media.multipart_body(parts, boundary))
+    return Response(body, media_type=f'multipart/related; type="{ctype}"; boundary={boundary}')
+
+
+def _pixeldata(request: Request, study: str, series: str | None, sop: str | None) -> Response:
+    """Study, Series and Instance Pixel Data resources (PS3.18 10.4.1.1.6, payload 10.4.3.3.6): the top level
+    Pixel Data of each instance, each part at the BulkDataURI its metadata gives; instances without Pixel
+    Data (reports, documents) have none. A resource without any: 404."""
+    accept = request.query_params.get("accept") or request.headers.get("accept")
+    refs = _services(request).retrieve.locate(study, series, sop)
+    parts: list[tuple[str, bytes, str]] = []
+    ctype = ""
+    for ref in refs:
+        location = f"{_instance_url(request, ref)}/bulkdata/7FE00010"
+        try:
+            got, got_type, _ = _pixel_parts(request, ref, accept, location, one=False)
+        except NotFoundError:  # no Pixel Data in this instance
+            continue
+        parts += got
+        ctype = ctype or got_type
+    if not parts:
+        raise NotFoundError("no pixel data in this resource")
+    return _parts_response(parts, ctype)
+
+
+@router.get("/studies/{study}/pixeldata", summary="WADO-RS: a study's pixel data")
+def study_pixeldata(request: Request, study: str) -> Response:
+    return _pixeldata(request, study, None, None)
+
+
+@router.get("/studies/{study}/series/{series}/pixeldata", summary="WADO-RS: a series' pixel data")
+def series_pixeldata(request: Request, study: str, series: str) -> Response:
+    return _pixeldata(request, study, series, None)
+
+
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}/pixeldata", summary="WADO-RS: an instance's pixel data"
+)
+def instance_pixeldata(request: Request, study: str, series: str, sop: str) -> Response:
+    return _pixeldata(request, study, series, sop)
+
+
+def _all_bulkdata(request: Request, study: str, series: str | None, sop: str | None) -> Response:
+    """Study, Series and Instance Bulkdata resources (PS3.18 10.4.1.1.5, payload 10.4.3.3.5): every bulk data
+    of the instances, each part at the BulkDataURI of its element in the metadata, uncompressed."""
+    accept = request.query_params.get("accept") or request.headers.get("accept")
+    for r in media.parse_accept(accept):
+        if r.type in ("*/*", "multipart/*") or (
+            r.type == "multipart/related" and r.related_type in (None, "application/octet-stream", "*/*")
+        ):
+            break
+    else:
+        raise NotAcceptableError(
+            f'cannot answer {accept!r}; use multipart/related; type="application/octet-stream"'
+        )
+    services = _services(request)
+    parts: list[tuple[str, bytes, str]] = []
+    for ref in services.retrieve.locate(study, series, sop, with_metadata=True):
+        url = _instance_url(request, ref)
+        model = json.loads((ref.metadata_json or "{}").replace(INSTANCE_URL, url))
+        for uri in dict.fromkeys(bulk_data_uris(model)):
+            tag = uri.rsplit("/", 1)[-1].upper()
+            stored = UID(ref.transfer_syntax_uid)
+            if tag == "7FE00010" and (stored.is_compressed or not stored.is_little_endian):
+                accept_native = 'multipart/related; type="application/octet-stream"'
+                parts += _pixel_parts(request, ref, accept_native, uri, one=False)[0]
+            else:
+                parts.append(("application/octet-stream", services.retrieve.bulkdata(ref, tag), uri))
+    if not parts:
+        raise NotFoundError("no bulk data in this resource")
+    return _parts_response(parts, "application/octet-stream")
+
+
+@router.get("/studies/{study}/bulkdata", summary="WADO-RS: a study's bulk data")
+def study_bulkdata(request: Request, study: str) -> Response:
+    return _all_bulkdata(request, study, None, None)
+
+
+@router.get("/studies/{study}/series/{series}/bulkdata", summary="WADO-RS: a series' bulk data")
+def series_bulkdata(request: Request, study: str, series: str) -> Response:
+    return _all_bulkdata(request, study, series, None)
+
+
+@router.get(
+    "/studies/{study}/series/{series}/instances/{sop}/bulkdata", summary="WADO-RS: an instance's bulk data"
+)
+def instance_bulkdata(request: Request, study: str, series: str, sop: str) -> Response:
+    return _all_bulkdata(request, study, series, sop)
 
 
 # --- rendered and thumbnails (PS3.18 8.3.5, 10.4.1.1.3/4) -----------------------------------------------
@@ -673,3 +978,27 @@ def instance_thumbnail(request: Request, study: str, series: str, sop: str) -> R
 def frame_thumbnail(request: Request, study: str, series: str, sop: str, frames: str) -> Response:
     numbers = _frame_numbers(frames)
     return _rendered(request, _one(request, study, series, sop), numbers[0], thumbnail=True)
+
+
+# --- HEAD (RFC 7231 4.3.2) ----------------------------------------------------------------------------------
+
+
+def _add_head_routes() -> None:
+    """Answer HEAD on every GET resource: the GET's status and header fields, without the payload.
+
+    A general-purpose server supports GET and HEAD (RFC 7231 4.1), and PS3.18 8.1 builds on HTTP as RFC 7230-7235
+    define it; FastAPI routes a GET only. The server leaves the body out of a HEAD response (uvicorn), so the
+    GET's handler answers both. The HEAD routes stay out of the OpenAPI schema (one operation per resource).
+    """
+    for route in list(router.routes):
+        if isinstance(route, APIRoute) and "GET" in (route.methods or ()):
+            router.add_api_route(
+                route.path,
+                route.endpoint,
+                methods=["HEAD"],
+                include_in_schema=False,
+                name=f"{route.name}_head",
+            )
+
+
+_add_head_routes()

@@ -167,6 +167,25 @@ def _check_temporal(f: Field, value: str) -> None:
         raise BadRequestError(f"{f.keyword}: {value!r} is not a valid {f.vr} value; use {fmt} or a range a-b")
 
 
+def _range_start(vr: str, value: str) -> str:
+    """A TM or DT range's lower bound without trailing zeros in its fraction.
+
+    Values are kept as DICOM strings and compared lexically, so a stored ``"072730"`` sorts before the bound
+    ``"072730.000"`` although both are 07:27:30.000, and the range, which includes its bounds (PS3.4
+    C.2.2.2.5), missed it. Without the zero fraction the bound sorts at or before every value at that moment.
+
+    >>> _range_start("TM", "072730.000"), _range_start("TM", "072730.500"), _range_start("TM", "0800")
+    ('072730', '072730.5', '0800')
+    >>> _range_start("DT", "20040119072730.0"), _range_start("DT", "20040119072730.0+0100")
+    ('20040119072730', '20040119072730.0+0100')
+    """
+    if vr not in ("TM", "DT") or "+" in value or "-" in value or "." not in value:
+        return value
+    whole, _, fraction = value.partition(".")
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
 def parse_condition(
     f: Field, raw: str, *, fuzzy: bool = False, insensitive: bool = False
 ) -> Condition | None:
@@ -191,7 +210,7 @@ def parse_condition(
             for v in (lo, hi):
                 if v:
                     _check_temporal(f, v)
-            return Condition(f, "range", (lo or None, hi or None))
+            return Condition(f, "range", (_range_start(f.vr, lo) if lo else None, hi or None))
         values = tuple(v for v in value.split("\\") if v)
         for v in values:
             _check_temporal(f, v)
