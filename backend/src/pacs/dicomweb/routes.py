@@ -784,14 +784,18 @@ def _all_bulkdata(request: Request, study: str, series: str | None, sop: str | N
     for ref in services.retrieve.locate(study, series, sop, with_metadata=True):
         url = _instance_url(request, ref)
         model = json.loads((ref.metadata_json or "{}").replace(INSTANCE_URL, url))
+        stored = UID(ref.transfer_syntax_uid)
+        native: list[str] = []  # read from the file as stored, all in one read
         for uri in dict.fromkeys(bulk_data_uris(model)):
             tag = uri.rsplit("/", 1)[-1].upper()
-            stored = UID(ref.transfer_syntax_uid)
             if tag == "7FE00010" and (stored.is_compressed or not stored.is_little_endian):
                 accept_native = 'multipart/related; type="application/octet-stream"'
                 parts += _pixel_parts(request, ref, accept_native, uri, one=False)[0]
             else:
-                parts.append(("application/octet-stream", services.retrieve.bulkdata(ref, tag), uri))
+                native.append(uri)
+        tags = [uri.rsplit("/", 1)[-1].upper() for uri in native]
+        values = services.retrieve.bulkdata_many(ref, tags) if tags else []
+        parts += [("application/octet-stream", value, uri) for value, uri in zip(values, native, strict=True)]
     if not parts:
         raise NotFoundError("no bulk data in this resource")
     return _parts_response(parts, "application/octet-stream")

@@ -142,18 +142,25 @@ class RetrieveService:
         return [raw[(n - 1) * size : n * size] for n in numbers], EXPLICIT_LE
 
     def bulkdata(self, ref: InstanceRef, tag: str) -> bytes:
+        return self.bulkdata_many(ref, [tag])[0]
+
+    def bulkdata_many(self, ref: InstanceRef, tags: list[str]) -> list[bytes]:
+        """The binary values of ``tags`` (hex), in order, from one read of the instance."""
         ds = pydicom.dcmread(BytesIO(self.read(ref)))
-        try:
-            tag_int = int(tag, 16)
-        except ValueError as exc:
-            raise BadRequestError(f"{tag!r} is not a tag") from exc
-        elem = _find(ds, tag_int)
-        if elem is None:
-            raise NotFoundError(f"no bulk data for tag {tag}")
-        value = elem.value
-        if isinstance(value, (bytes, bytearray)):
-            return bytes(value)
-        raise NotFoundError(f"tag {tag} holds no binary value")
+        out = []
+        for tag in tags:
+            try:
+                tag_int = int(tag, 16)
+            except ValueError as exc:
+                raise BadRequestError(f"{tag!r} is not a tag") from exc
+            elem = _find(ds, tag_int)
+            if elem is None:
+                raise NotFoundError(f"no bulk data for tag {tag}")
+            value = elem.value
+            if not isinstance(value, (bytes, bytearray)):
+                raise NotFoundError(f"tag {tag} holds no binary value")
+            out.append(bytes(value))
+        return out
 
     # -- rendered ------------------------------------------------------------------------------------------
     def rendered(self, ref: InstanceRef, frame: int, params: RenderParams) -> bytes:
