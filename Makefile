@@ -8,8 +8,8 @@ PACS := $(VENV)/bin/pacs
 BACKEND := $(ROOT)/backend
 FRONTEND := $(ROOT)/frontend
 # Debian packages the tests and benchmarks drive (real DICOM peers, the pooler, the browser, Orthanc,
-# dicom3tools' dciodvfy for the synthetic IODs).
-APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck dicom3tools
+# dicom3tools' dciodvfy for the synthetic IODs, iproute2's ss for the worker-process tests).
+APT_PACKAGES := dcmtk pgbouncer chromium orthanc orthanc-dicomweb haproxy shellcheck dicom3tools iproute2
 
 .PHONY: help install system-deps run serve migrate seed test test-backend lint bench clean frontend-install frontend-build \
 	deploy-check drill
